@@ -1,0 +1,290 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cfgfile.h>
+
+#include "dataplane/net/tq_ipv4.h"
+#include "tq_config.h"
+
+void
+tq_config_defaults(struct tq_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->dp.idle = TQ_IDLE_BUSY;
+	c->dp.burst = 32;
+	c->dp.idle_polls = 1000;
+	c->dp.idle_sleep_max_us = 1000;
+	c->dp.ring_size = 1024;
+	c->dp.mbufs_per_worker = 8192;
+	c->dp.nb_rxd = 1024;
+	c->dp.nb_txd = 1024;
+	c->dp.arp_entries = 1024;
+	c->dp.arp_reachable_s = 300;
+	c->dp.arp_retry_ms = 1000;
+	c->dp.arp_retries = 3;
+}
+
+static int
+parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end != '\0' || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+struct u32_key {
+	const char *section;
+	const char *key;
+	size_t offset;
+	size_t size;
+	uint32_t min, max;
+};
+
+#define DP_KEY(sec, k, field, lo, hi)                                                              \
+	{sec, k, offsetof(struct tq_config, dp.field), sizeof(((struct tq_dp_conf *)0)->field),     \
+	 lo, hi}
+
+static const struct u32_key u32_keys[] = {
+	DP_KEY("dataplane", "burst", burst, 1, TQ_BURST_MAX),
+	DP_KEY("dataplane", "idle_polls", idle_polls, 0, UINT32_MAX),
+	DP_KEY("dataplane", "idle_sleep_max_us", idle_sleep_max_us, 1, 1000000),
+	DP_KEY("dataplane", "ring_size", ring_size, 64, 1 << 20),
+	DP_KEY("dataplane", "mbufs_per_worker", mbufs_per_worker, 1024, 1 << 24),
+	DP_KEY("dataplane", "rx_desc", nb_rxd, 64, 16384),
+	DP_KEY("dataplane", "tx_desc", nb_txd, 64, 16384),
+	DP_KEY("arp", "entries", arp_entries, 16, 1 << 20),
+	DP_KEY("arp", "reachable_s", arp_reachable_s, 1, 86400),
+	DP_KEY("arp", "retry_ms", arp_retry_ms, 10, 60000),
+	DP_KEY("arp", "retries", arp_retries, 1, 255),
+};
+
+static void
+store_uint(void *field, size_t size, uint32_t v)
+{
+	if (size == 1)
+		*(uint8_t *)field = (uint8_t)v;
+	else if (size == 2)
+		*(uint16_t *)field = (uint16_t)v;
+	else
+		*(uint32_t *)field = v;
+}
+
+static int
+set_port(struct tq_config *c, unsigned int port, const char *key, const char *value, char *err,
+	 size_t errlen)
+{
+	struct tq_port_conf *pc = &c->dp.ports[port];
+	uint32_t v;
+
+	if (strcmp(key, "ipv4") == 0) {
+		if (tq_ipv4_parse_cidr(value, &pc->ipv4, &pc->prefix_len) == 0 && pc->ipv4)
+			return 0;
+	} else if (strcmp(key, "gateway") == 0) {
+		if (tq_ipv4_parse_cidr(value, &pc->gateway, NULL) == 0)
+			return 0;
+	} else if (strcmp(key, "mtu") == 0) {
+		if (parse_u32(value, 68, 9600, &v) == 0) {
+			pc->mtu = (uint16_t)v;
+			return 0;
+		}
+	} else {
+		snprintf(err, errlen, "unknown key port%u.%s", port, key);
+		return -EINVAL;
+	}
+	snprintf(err, errlen, "bad value for port%u.%s: '%s'", port, key, value);
+	return -EINVAL;
+}
+
+int
+tq_config_set(struct tq_config *c, const char *section, const char *key, const char *value,
+	      char *err, size_t errlen)
+{
+	unsigned int port;
+	char tail;
+
+	if (sscanf(section, "port%u%c", &port, &tail) == 1) {
+		if (port >= TQ_MAX_PORTS) {
+			snprintf(err, errlen, "port%u: at most %d ports", port, TQ_MAX_PORTS);
+			return -EINVAL;
+		}
+		return set_port(c, port, key, value, err, errlen);
+	}
+	if (strcmp(section, "dataplane") == 0 && strcmp(key, "idle") == 0) {
+		if (strcmp(value, "busy") == 0)
+			c->dp.idle = TQ_IDLE_BUSY;
+		else if (strcmp(value, "adaptive") == 0)
+			c->dp.idle = TQ_IDLE_ADAPTIVE;
+		else {
+			snprintf(err, errlen, "dataplane.idle must be busy or adaptive, not '%s'",
+				 value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(u32_keys) / sizeof(u32_keys[0]); i++) {
+		const struct u32_key *k = &u32_keys[i];
+		uint32_t v;
+
+		if (strcmp(section, k->section) || strcmp(key, k->key))
+			continue;
+		if (parse_u32(value, k->min, k->max, &v)) {
+			snprintf(err, errlen, "%s.%s must be an integer in [%u, %u], not '%s'",
+				 section, key, k->min, k->max, value);
+			return -EINVAL;
+		}
+		store_uint((char *)c + k->offset, k->size, v);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting %s.%s", section, key);
+	return -EINVAL;
+}
+
+int
+tq_config_load(struct tq_config *c, const char *path, char *err, size_t errlen)
+{
+	struct rte_cfgfile *cf = rte_cfgfile_load(path, CFG_FLAG_EMPTY_VALUES);
+	int nsec, ret = 0;
+	char **names;
+
+	if (!cf) {
+		snprintf(err, errlen, "cannot read config file %s", path);
+		return -ENOENT;
+	}
+	nsec = rte_cfgfile_num_sections(cf, NULL, 0);
+	names = calloc((size_t)nsec + 1, sizeof(*names));
+	for (int i = 0; names && i < nsec; i++)
+		names[i] = malloc(CFG_NAME_LEN);
+	if (!names) {
+		rte_cfgfile_close(cf);
+		return -ENOMEM;
+	}
+	rte_cfgfile_sections(cf, names, nsec);
+	for (int i = 0; i < nsec && ret == 0; i++) {
+		int n = rte_cfgfile_section_num_entries(cf, names[i]);
+		struct rte_cfgfile_entry *e = calloc((size_t)n + 1, sizeof(*e));
+
+		if (!e) {
+			ret = -ENOMEM;
+			break;
+		}
+		rte_cfgfile_section_entries(cf, names[i], e, n);
+		for (int j = 0; j < n && ret == 0; j++)
+			ret = tq_config_set(c, names[i], e[j].name, e[j].value, err, errlen);
+		free(e);
+	}
+	for (int i = 0; i < nsec; i++)
+		free(names[i]);
+	free(names);
+	rte_cfgfile_close(cf);
+	if (ret == 0)
+		snprintf(c->path, sizeof(c->path), "%s", path);
+	return ret;
+}
+
+static void
+usage(const char *prog)
+{
+	printf("usage: %s [EAL options] -- [options]\n"
+	       "  -c, --config FILE        INI configuration (see README.md)\n"
+	       "      --idle busy|adaptive how workers wait for packets\n"
+	       "      --ipv4 PORT=A.B.C.D/LEN   address of a port\n"
+	       "      --gateway PORT=A.B.C.D    default gateway behind a port\n"
+	       "      --set SECTION.KEY=VALUE   any config file setting\n"
+	       "  -h, --help               this text\n",
+	       prog);
+}
+
+/* "N=value" → port N and value. */
+static int
+split_port_arg(const char *arg, char *section, size_t seclen, const char **value)
+{
+	char *eq = strchr(arg, '=');
+	uint32_t port;
+	char num[16];
+
+	if (!eq || (size_t)(eq - arg) >= sizeof(num) || eq == arg)
+		return -EINVAL;
+	memcpy(num, arg, (size_t)(eq - arg));
+	num[eq - arg] = '\0';
+	if (parse_u32(num, 0, TQ_MAX_PORTS - 1, &port))
+		return -EINVAL;
+	snprintf(section, seclen, "port%u", port);
+	*value = eq + 1;
+	return 0;
+}
+
+int
+tq_config_parse_args(struct tq_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"idle", required_argument, NULL, 'i'},
+		{"ipv4", required_argument, NULL, '4'},
+		{"gateway", required_argument, NULL, 'g'},
+		{"set", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int opt, ret;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		char section[32], key[64];
+		const char *value;
+		const char *dot, *eq;
+
+		switch (opt) {
+		case 'c':
+			ret = tq_config_load(c, optarg, err, errlen);
+			break;
+		case 'i':
+			ret = tq_config_set(c, "dataplane", "idle", optarg, err, errlen);
+			break;
+		case '4':
+		case 'g':
+			ret = split_port_arg(optarg, section, sizeof(section), &value);
+			if (ret)
+				snprintf(err, errlen, "expected PORT=ADDRESS, got '%s'", optarg);
+			else
+				ret = tq_config_set(c, section, opt == '4' ? "ipv4" : "gateway",
+						    value, err, errlen);
+			break;
+		case 's':
+			dot = strchr(optarg, '.');
+			eq = dot ? strchr(dot, '=') : NULL;
+			if (!dot || !eq || (size_t)(dot - optarg) >= sizeof(section) ||
+			    (size_t)(eq - dot - 1) >= sizeof(key)) {
+				snprintf(err, errlen, "expected SECTION.KEY=VALUE, got '%s'", optarg);
+				return -EINVAL;
+			}
+			snprintf(section, sizeof(section), "%.*s", (int)(dot - optarg), optarg);
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - dot - 1), dot + 1);
+			ret = tq_config_set(c, section, key, eq + 1, err, errlen);
+			break;
+		case 'h':
+			usage(argv[0]);
+			return 1;
+		default:
+			snprintf(err, errlen, "unknown option '%s' (try --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (ret)
+			return ret;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,258 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "dataplane/net/tq_ipv4.h"
+#include "dataplane/tq_worker.h"
+#include "tq_telemetry.h"
+
+static const struct tq_config *tel_cfg;
+static uint64_t tel_start_tsc;
+/* Held by every callback and by tq_telemetry_close(): no callback reads a freed worker. */
+static pthread_mutex_t tel_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool tel_closed;
+
+static int
+parse_index(const char *params, unsigned int limit, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!params || !*params)
+		return -ENOENT;
+	v = strtoul(params, &end, 10);
+	if (end == params || *end != '\0' || v >= limit)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static int
+tel_info_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "version", "0.1.0");
+	rte_tel_data_add_dict_int(d, "workers", (int)tq_dp.nb_workers);
+	rte_tel_data_add_dict_int(d, "ports", tq_nb_ports);
+	rte_tel_data_add_dict_string(d, "idle", tel_cfg->dp.idle == TQ_IDLE_BUSY ? "busy"
+										  : "adaptive");
+	rte_tel_data_add_dict_u64(d, "uptime_s", (rte_rdtsc() - tel_start_tsc) / rte_get_tsc_hz());
+	rte_tel_data_add_dict_string(d, "config", tel_cfg->path[0] ? tel_cfg->path : "(none)");
+	return 0;
+}
+
+/* /tachyon/stats: every counter summed over the workers; ",N": worker N's. */
+static int
+tel_stats_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned int only = 0;
+	int rc = parse_index(params, tq_dp.nb_workers, &only);
+
+	(void)cmd;
+	if (rc == -EINVAL)
+		return -EINVAL;
+	rte_tel_data_start_dict(d);
+	for (unsigned int id = 1; id < TQ_CTR__COUNT; id++) {
+		uint64_t sum = 0;
+
+		for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
+			if (rc == -ENOENT || i == only)
+				sum += tq_dp.workers[i]->ctr[id];
+		rte_tel_data_add_dict_u64(d, tq_counter_name(id), sum);
+	}
+	return 0;
+}
+
+/* /tachyon/counters: the description of every counter, and whether it counts drops. */
+static int
+tel_counters_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char buf[RTE_TEL_MAX_STRING_LEN];
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	for (unsigned int id = 1; id < TQ_CTR__COUNT; id++) {
+		snprintf(buf, sizeof(buf), "%s%s", tq_counter_is_drop(id) ? "drop: " : "",
+			 tq_counter_help(id));
+		rte_tel_data_add_dict_string(d, tq_counter_name(id), buf);
+	}
+	return 0;
+}
+
+/* /tachyon/ports: the port ids; ",N": port N's settings and counters. */
+static int
+tel_ports_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char buf[64], ip[16];
+	struct tq_port_stats sum = {0};
+	struct rte_eth_link link;
+	const struct tq_port *p;
+	unsigned int pid;
+	int rc = parse_index(params, tq_nb_ports, &pid);
+
+	(void)cmd;
+	if (rc == -ENOENT) {
+		rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
+		for (uint16_t i = 0; i < tq_nb_ports; i++)
+			if (tq_ports[i].up)
+				rte_tel_data_add_array_int(d, i);
+		return 0;
+	}
+	if (rc || !tq_ports[pid].up)
+		return -EINVAL;
+	p = &tq_ports[pid];
+	for (unsigned int i = 0; i < tq_dp.nb_workers; i++) {
+		const struct tq_port_stats *s = &tq_dp.workers[i]->port_stats[pid];
+
+		sum.rx_packets += s->rx_packets;
+		sum.rx_bytes += s->rx_bytes;
+		sum.tx_packets += s->tx_packets;
+		sum.tx_bytes += s->tx_bytes;
+		sum.tx_dropped += s->tx_dropped;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", p->name);
+	rte_tel_data_add_dict_string(d, "driver", p->driver);
+	rte_ether_format_addr(buf, sizeof(buf), &p->mac);
+	rte_tel_data_add_dict_string(d, "mac", buf);
+	if (p->ipv4) {
+		snprintf(buf, sizeof(buf), "%s/%d", tq_ipv4_fmt(p->ipv4, ip),
+			 __builtin_popcount(p->netmask));
+		rte_tel_data_add_dict_string(d, "ipv4", buf);
+	} else {
+		rte_tel_data_add_dict_string(d, "ipv4", "-");
+	}
+	rte_tel_data_add_dict_string(d, "gateway", p->gateway ? tq_ipv4_fmt(p->gateway, ip) : "-");
+	rte_tel_data_add_dict_int(d, "mtu", p->mtu);
+	rte_tel_data_add_dict_int(d, "queues", p->nb_queues);
+	rte_tel_data_add_dict_string(d, "rss", p->rss ? "yes" : "no");
+	snprintf(buf, sizeof(buf), "%s%s%s", p->rx_ipv4_csum ? "rx-ipv4-cksum " : "",
+		 p->tx_ipv4_csum ? "tx-ipv4-cksum" : "",
+		 !p->rx_ipv4_csum && !p->tx_ipv4_csum ? "none" : "");
+	rte_tel_data_add_dict_string(d, "offloads", buf);
+	if (rte_eth_link_get_nowait((uint16_t)pid, &link) == 0)
+		rte_tel_data_add_dict_string(d, "link", link.link_status ? "up" : "down");
+	rte_tel_data_add_dict_u64(d, "rx_packets", sum.rx_packets);
+	rte_tel_data_add_dict_u64(d, "rx_bytes", sum.rx_bytes);
+	rte_tel_data_add_dict_u64(d, "tx_packets", sum.tx_packets);
+	rte_tel_data_add_dict_u64(d, "tx_bytes", sum.tx_bytes);
+	rte_tel_data_add_dict_u64(d, "tx_dropped", sum.tx_dropped);
+	return 0;
+}
+
+/*
+ * /tachyon/arp,N: worker N's neighbour cache as "ip mac port state" strings. A snapshot
+ * read while the worker may change it: an entry can be torn, never a crash (the slot array
+ * does not move while the worker runs).
+ */
+static int
+tel_arp_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned int wid = 0;
+	const struct tq_arp_cache *c;
+	int rc = parse_index(params, tq_dp.nb_workers, &wid);
+
+	(void)cmd;
+	if (rc == -EINVAL)
+		return -EINVAL;
+	c = &tq_dp.workers[wid]->arp;
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (uint32_t i = 0; i <= c->mask; i++) {
+		struct tq_arp_entry e = c->slots[i];
+		char line[96], ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		if (e.state == TQ_ARP_FREE)
+			continue;
+		rte_ether_format_addr(mac, sizeof(mac), &e.mac);
+		snprintf(line, sizeof(line), "%s %s port%u %s", tq_ipv4_fmt(e.ip, ip), mac, e.port,
+			 e.state == TQ_ARP_REACHABLE ? "reachable" : "incomplete");
+		if (rte_tel_data_add_array_string(d, line))
+			break; /* array full: RTE_TEL_MAX_ARRAY_ENTRIES */
+	}
+	return 0;
+}
+
+/* /tachyon/ping,A.B.C.D[,seq]: worker 0 sends one ICMP echo request. */
+static int
+tel_ping_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct tq_ring_msg msg = {.type = TQ_MSG_PING};
+	char addr[32];
+	const char *comma;
+	uint32_t ip;
+
+	(void)cmd;
+	if (!params || tq_dp.nb_workers == 0)
+		return -EINVAL;
+	comma = strchr(params, ',');
+	snprintf(addr, sizeof(addr), "%.*s", comma ? (int)(comma - params) : (int)strlen(params),
+		 params);
+	if (tq_ipv4_parse_cidr(addr, &ip, NULL))
+		return -EINVAL;
+	msg.a = ip;
+	msg.b = comma ? strtoul(comma + 1, NULL, 10) & 0xffff : 1;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "sent_to_worker0",
+				     tq_worker_post(tq_dp.workers[0], &msg, NULL) == 0 ? "yes"
+										       : "ring full");
+	return 0;
+}
+
+#define TEL_LOCKED(fn)                                                                             \
+	static int tel_##fn(const char *cmd, const char *params, struct rte_tel_data *d)           \
+	{                                                                                          \
+		int rc = -EBUSY;                                                                   \
+                                                                                                   \
+		pthread_mutex_lock(&tel_lock);                                                     \
+		if (!tel_closed)                                                                   \
+			rc = tel_##fn##_locked(cmd, params, d);                                    \
+		pthread_mutex_unlock(&tel_lock);                                                   \
+		return rc;                                                                         \
+	}
+
+TEL_LOCKED(info)
+TEL_LOCKED(stats)
+TEL_LOCKED(counters)
+TEL_LOCKED(ports)
+TEL_LOCKED(arp)
+TEL_LOCKED(ping)
+
+int
+tq_telemetry_register(const struct tq_config *cfg)
+{
+	int rc = 0;
+
+	tel_cfg = cfg;
+	tel_start_tsc = rte_rdtsc();
+	rc |= rte_telemetry_register_cmd("/tachyon/info", tel_info,
+					 "tachyond version, workers, ports, idle mode, uptime");
+	rc |= rte_telemetry_register_cmd("/tachyon/stats", tel_stats,
+					 "Counters summed over workers. Parameters: int worker_id");
+	rc |= rte_telemetry_register_cmd("/tachyon/counters", tel_counters,
+					 "What each counter counts");
+	rc |= rte_telemetry_register_cmd("/tachyon/ports", tel_ports,
+					 "Port ids. Parameters: int port_id for its details");
+	rc |= rte_telemetry_register_cmd("/tachyon/arp", tel_arp,
+					 "Neighbour cache of a worker. Parameters: int worker_id");
+	rc |= rte_telemetry_register_cmd("/tachyon/ping", tel_ping,
+					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
+	return rc ? -EINVAL : 0;
+}
+
+void
+tq_telemetry_close(void)
+{
+	pthread_mutex_lock(&tel_lock);
+	tel_closed = true;
+	pthread_mutex_unlock(&tel_lock);
+}

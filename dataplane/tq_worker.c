@@ -1,0 +1,222 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+#include <urcu/urcu-qsbr.h>
+
+#include "dataplane/net/tq_net.h"
+#include "tq_worker.h"
+
+struct tq_dataplane tq_dp;
+
+struct tq_worker *
+tq_worker_create(uint16_t id, unsigned int lcore, struct rte_mempool *pool,
+		 const struct tq_dp_conf *conf)
+{
+	int socket = (int)rte_lcore_to_socket_id(lcore);
+	char name[RTE_RING_NAMESIZE];
+	struct tq_worker *w;
+	uint64_t hz = rte_get_tsc_hz();
+	int ret;
+
+	w = rte_zmalloc_socket("tq_worker", sizeof(*w), RTE_CACHE_LINE_SIZE, socket);
+	if (!w) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	w->id = id;
+	w->lcore = lcore;
+	w->socket = socket;
+	w->pool = pool;
+	w->burst = conf->burst ? RTE_MIN(conf->burst, TQ_BURST_MAX) : 32;
+	w->idle = conf->idle;
+	w->idle_polls = conf->idle_polls;
+	w->sleep_max_us = conf->idle_sleep_max_us ? conf->idle_sleep_max_us : 1000;
+	w->sleep_us = 1;
+	w->ip_id = (uint16_t)(id << 12);
+	w->ping_id = (uint16_t)(0x7100 + id);
+	snprintf(name, sizeof(name), "tq_in_%u", id);
+	w->inbound = rte_ring_create_elem(name, sizeof(struct tq_ring_msg),
+					  rte_align32pow2(conf->ring_size ? conf->ring_size : 1024),
+					  socket, RING_F_SC_DEQ);
+	if (!w->inbound) {
+		ret = rte_errno;
+		rte_free(w);
+		errno = ret;
+		return NULL;
+	}
+	ret = tq_arp_cache_init(&w->arp, conf->arp_entries ? conf->arp_entries : 1024, socket,
+				(uint64_t)(conf->arp_reachable_s ? conf->arp_reachable_s : 300) * hz,
+				(uint64_t)(conf->arp_retry_ms ? conf->arp_retry_ms : 1000) * hz / 1000,
+				conf->arp_retries ? conf->arp_retries : 3);
+	if (ret) {
+		rte_ring_free(w->inbound);
+		rte_free(w);
+		errno = -ret;
+		return NULL;
+	}
+	w->now = rte_rdtsc();
+	w->next_tick = w->now + hz / 10;
+	return w;
+}
+
+void
+tq_worker_destroy(struct tq_worker *w)
+{
+	if (!w)
+		return;
+	for (uint16_t p = 0; p < TQ_MAX_PORTS; p++) {
+		rte_pktmbuf_free_bulk(w->txq[p].pkts, w->txq[p].n);
+		w->txq[p].n = 0;
+	}
+	/* Ring messages carry no pointers today, so dropping them frees nothing. */
+	rte_ring_free(w->inbound);
+	tq_arp_cache_free(&w->arp);
+	rte_free(w);
+}
+
+void
+tq_worker_flush(struct tq_worker *w)
+{
+	for (uint16_t p = 0; p < tq_nb_ports; p++) {
+		struct tq_txq *q = &w->txq[p];
+		struct tq_port_stats *ps = &w->port_stats[p];
+		uint16_t sent;
+
+		if (q->n == 0)
+			continue;
+		for (uint16_t i = 0; i < q->n; i++)
+			ps->tx_bytes += rte_pktmbuf_pkt_len(q->pkts[i]);
+		sent = rte_eth_tx_burst(p, w->id, q->pkts, q->n);
+		if (unlikely(sent < q->n)) {
+			for (uint16_t i = sent; i < q->n; i++)
+				ps->tx_bytes -= rte_pktmbuf_pkt_len(q->pkts[i]);
+			rte_pktmbuf_free_bulk(&q->pkts[sent], q->n - sent);
+			ps->tx_dropped += q->n - sent;
+			w->ctr[TQ_CTR_tx_ring_full] += q->n - sent;
+		}
+		ps->tx_packets += sent;
+		q->n = 0;
+	}
+}
+
+int
+tq_worker_post(struct tq_worker *dst, const struct tq_ring_msg *msg, struct tq_worker *from)
+{
+	if (rte_ring_mp_enqueue_elem(dst->inbound, (void *)(uintptr_t)msg, sizeof(*msg)) != 0) {
+		if (from)
+			from->ctr[TQ_CTR_ring_full]++;
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+unsigned int
+tq_worker_drain_inbound(struct tq_worker *w)
+{
+	struct tq_ring_msg msgs[TQ_BURST_MAX];
+	unsigned int n;
+
+	n = rte_ring_sc_dequeue_burst_elem(w->inbound, msgs, sizeof(msgs[0]), w->burst, NULL);
+	for (unsigned int i = 0; i < n; i++) {
+		const struct tq_ring_msg *m = &msgs[i];
+
+		switch (m->type) {
+		case TQ_MSG_ARP_LEARN: {
+			struct rte_ether_addr mac;
+
+			memcpy(&mac, &m->b, RTE_ETHER_ADDR_LEN); /* little-endian: low 6 bytes */
+			tq_arp_learned(w, (uint16_t)(m->b >> 48), m->a, &mac, true, false);
+			break;
+		}
+		case TQ_MSG_GARP:
+			tq_arp_send_garp(w, (uint16_t)m->a);
+			break;
+		case TQ_MSG_PING:
+			tq_icmp_send_echo(w, m->a, (uint16_t)m->b);
+			break;
+		default:
+			w->ctr[TQ_CTR_ring_bad_msg]++;
+			continue;
+		}
+	}
+	w->ctr[TQ_CTR_ring_msgs_rx] += n;
+	return n;
+}
+
+void
+tq_worker_tick(struct tq_worker *w)
+{
+	tq_arp_age(w);
+}
+
+unsigned int
+tq_worker_poll_once(struct tq_worker *w)
+{
+	struct rte_mbuf *pkts[TQ_BURST_MAX];
+	unsigned int work = 0;
+
+	w->now = rte_rdtsc();
+	for (uint16_t p = 0; p < tq_nb_ports; p++) {
+		uint16_t n = rte_eth_rx_burst(p, w->id, pkts, w->burst);
+
+		for (uint16_t i = 0; i < n; i++)
+			tq_net_input(w, p, pkts[i]);
+		work += n;
+	}
+	work += tq_worker_drain_inbound(w);
+	if (unlikely(w->now >= w->next_tick)) {
+		tq_worker_tick(w);
+		w->next_tick = w->now + rte_get_tsc_hz() / 10;
+	}
+	tq_worker_flush(w);
+	return work;
+}
+
+/* Adaptive idle: spin a while, then sleep with growing naps, offline for RCU meanwhile. */
+static void
+worker_idle(struct tq_worker *w, unsigned int work)
+{
+	struct timespec ts;
+
+	if (work) {
+		w->idle_count = 0;
+		w->sleep_us = 1;
+		return;
+	}
+	if (++w->idle_count < w->idle_polls) {
+		rte_pause();
+		return;
+	}
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)w->sleep_us * 1000;
+	urcu_qsbr_thread_offline();
+	nanosleep(&ts, NULL);
+	urcu_qsbr_thread_online();
+	w->ctr[TQ_CTR_idle_sleeps]++;
+	if (w->sleep_us < w->sleep_max_us)
+		w->sleep_us = RTE_MIN(w->sleep_us * 2, w->sleep_max_us);
+}
+
+int
+tq_worker_main(void *arg)
+{
+	struct tq_worker *w = arg;
+
+	urcu_qsbr_register_thread();
+	while (!tq_dp.stop) {
+		unsigned int work = tq_worker_poll_once(w);
+
+		urcu_qsbr_quiescent_state();
+		if (w->idle == TQ_IDLE_ADAPTIVE)
+			worker_idle(w, work);
+	}
+	urcu_qsbr_unregister_thread();
+	return 0;
+}

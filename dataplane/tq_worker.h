@@ -1,0 +1,154 @@
+/*
+ * Workers: one per worker lcore, each polling its RX queue of every port. A worker's
+ * state is one cache-aligned struct that only that worker writes (counters included);
+ * other threads read counters and post messages to its inbound ring.
+ */
+#ifndef TQ_WORKER_H
+#define TQ_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/net/tq_arp_cache.h"
+#include "dataplane/tq_counters.h"
+#include "dataplane/tq_port.h"
+
+#define TQ_MAX_WORKERS 32
+#define TQ_BURST_MAX 64
+
+enum tq_idle_mode {
+	TQ_IDLE_BUSY = 0, /* poll without pause: lowest latency, one core burnt per worker */
+	TQ_IDLE_ADAPTIVE, /* back off, then sleep offline for RCU: for shared/small machines */
+};
+
+/* Data-plane settings, filled by the control thread's config before the workers start. */
+struct tq_dp_conf {
+	enum tq_idle_mode idle;
+	uint16_t burst;            /* RX burst size, <= TQ_BURST_MAX */
+	uint32_t idle_polls;       /* empty polls before the first sleep (adaptive) */
+	uint32_t idle_sleep_max_us;/* longest single sleep (adaptive) */
+	uint32_t ring_size;        /* inbound ring entries per worker */
+	uint32_t mbufs_per_worker;
+	uint16_t nb_rxd, nb_txd;
+	uint32_t arp_entries;
+	uint32_t arp_reachable_s;
+	uint32_t arp_retry_ms;
+	uint8_t arp_retries;
+	struct tq_port_conf ports[TQ_MAX_PORTS];
+};
+
+/* What travels on a worker's inbound ring (16 bytes, copied by value). */
+enum tq_ring_msg_type {
+	TQ_MSG_ARP_LEARN = 1, /* a: ip (network order), b: mac (6 bytes) | port << 48 */
+	TQ_MSG_GARP,          /* a: port: send a gratuitous ARP for its address */
+	TQ_MSG_PING,          /* a: ip (network order), b: count: send ICMP echo requests */
+};
+
+struct tq_ring_msg {
+	uint32_t type;
+	uint32_t a;
+	uint64_t b;
+};
+
+struct tq_port_stats {
+	uint64_t rx_packets, rx_bytes;
+	uint64_t tx_packets, tx_bytes, tx_dropped;
+};
+
+struct tq_txq {
+	uint16_t n;
+	struct rte_mbuf *pkts[TQ_BURST_MAX];
+};
+
+struct tq_worker {
+	/* hot: read every iteration */
+	uint16_t id;    /* worker index, also the RX/TX queue index on every port */
+	uint16_t burst;
+	unsigned int lcore;
+	int socket;
+	uint64_t now;   /* TSC at the top of this iteration */
+	uint64_t next_tick;
+	struct rte_ring *inbound;   /* MP/SC: from other workers and control; owned */
+	struct rte_mempool *pool;   /* mbufs on this worker's socket; shared, not owned */
+	uint16_t ip_id;             /* IPv4 identification for packets we originate */
+	struct tq_txq txq[TQ_MAX_PORTS];
+
+	/* idle control */
+	enum tq_idle_mode idle;
+	uint32_t idle_count;
+	uint32_t idle_polls;
+	uint32_t sleep_us;
+	uint32_t sleep_max_us;
+
+	/* written by this worker only, read by anyone (plain, summed by readers) */
+	uint64_t ctr[TQ_CTR__COUNT] __rte_cache_aligned;
+	struct tq_port_stats port_stats[TQ_MAX_PORTS];
+
+	struct tq_arp_cache arp __rte_cache_aligned;
+	uint16_t ping_id;
+} __rte_cache_aligned;
+
+/* The router's workers; written by control at boot, read by everyone after. */
+struct tq_dataplane {
+	unsigned int nb_workers;
+	struct tq_worker *workers[TQ_MAX_WORKERS];
+	volatile bool stop; /* cp: wo, dp: ro; workers leave their loop when set */
+};
+
+extern struct tq_dataplane tq_dp;
+
+/*
+ * Allocate worker @id for @lcore on its socket, with its inbound ring and ARP cache.
+ * Control thread, boot. Returns NULL with errno set.
+ */
+struct tq_worker *tq_worker_create(uint16_t id, unsigned int lcore, struct rte_mempool *pool,
+				   const struct tq_dp_conf *conf);
+
+/* Free a worker that is not running: drains its ring and TX queues. Control thread. */
+void tq_worker_destroy(struct tq_worker *w);
+
+/* The poll loop (rte_eal_remote_launch entry); @arg is the struct tq_worker. */
+int tq_worker_main(void *arg);
+
+/* One iteration of the loop without idle handling; returns the work done. Worker only. */
+unsigned int tq_worker_poll_once(struct tq_worker *w);
+
+/* Queue @m for transmission on @port (ownership moves). Worker only. */
+static inline void tq_worker_tx(struct tq_worker *w, uint16_t port, struct rte_mbuf *m);
+
+/* Send every queued frame. Worker only. */
+void tq_worker_flush(struct tq_worker *w);
+
+/*
+ * Post @msg to worker @dst's inbound ring. Any thread. Returns 0, or -ENOBUFS when the
+ * ring is full (counted as ring_full on @from when not NULL).
+ */
+int tq_worker_post(struct tq_worker *dst, const struct tq_ring_msg *msg, struct tq_worker *from);
+
+/* Take and handle up to a burst of inbound messages. Returns how many. Worker only. */
+unsigned int tq_worker_drain_inbound(struct tq_worker *w);
+
+/* Once-per-100ms housekeeping (ARP aging and retries). Worker only. */
+void tq_worker_tick(struct tq_worker *w);
+
+static inline void
+tq_worker_count(struct tq_worker *w, unsigned int ctr)
+{
+	w->ctr[ctr]++;
+}
+
+static inline void
+tq_worker_tx(struct tq_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	struct tq_txq *q = &w->txq[port];
+
+	q->pkts[q->n++] = m;
+	if (q->n == TQ_BURST_MAX)
+		tq_worker_flush(w);
+}
+
+#endif
