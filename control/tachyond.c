@@ -16,6 +16,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/net/tq_ipv4.h"
+#include "dataplane/net/tq_tcp_var.h"
 #include "dataplane/tq_worker.h"
 #include "tq_config.h"
 #include "tq_telemetry.h"
@@ -123,6 +124,9 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
+	tq_tcp_cfg = cfg.dp.tcp; /* read by the workers from now on */
+	if (tq_services_start(&cfg.dp.services))
+		fprintf(stderr, "tachyond: warning: built-in services not started\n");
 	if (create_pools(&cfg, queue_pools))
 		goto out_pools;
 	{

@@ -26,6 +26,7 @@ tq_config_defaults(struct tq_config *c)
 	c->dp.arp_reachable_s = 300;
 	c->dp.arp_retry_ms = 1000;
 	c->dp.arp_retries = 3;
+	tq_tcp_conf_defaults(&c->dp.tcp);
 }
 
 static int
@@ -66,12 +67,31 @@ static const struct u32_key u32_keys[] = {
 	DP_KEY("arp", "reachable_s", arp_reachable_s, 1, 86400),
 	DP_KEY("arp", "retry_ms", arp_retry_ms, 10, 60000),
 	DP_KEY("arp", "retries", arp_retries, 1, 255),
+	DP_KEY("tcp", "max_conns", tcp.max_conns, 1, 1 << 22),
+	DP_KEY("tcp", "rcv_buf", tcp.rcv_buf, 4096, 1 << 30),
+	DP_KEY("tcp", "snd_buf", tcp.snd_buf, 4096, 1 << 30),
+	DP_KEY("tcp", "ooo_max_segs", tcp.ooo_max_segs, 1, 4096),
+	DP_KEY("tcp", "syn_backlog", tcp.syn_backlog, 1, 1 << 22),
+	DP_KEY("tcp", "msl_ms", tcp.msl_ms, 1, 600000),
+	DP_KEY("tcp", "delack_ms", tcp.delack_ms, 0, 500),
+	DP_KEY("tcp", "rto_min_ms", tcp.rto_min_ms, 1, 60000),
+	DP_KEY("tcp", "rto_max_ms", tcp.rto_max_ms, 100, 600000),
+	DP_KEY("tcp", "rto_initial_ms", tcp.rto_initial_ms, 10, 60000),
+	DP_KEY("tcp", "keepalive_s", tcp.keepalive_s, 0, 86400),
+	DP_KEY("tcp", "max_retries", tcp.max_retries, 1, 64),
+	DP_KEY("tcp", "mss", tcp.mss, 88, 9000),
+	DP_KEY("tcp", "wscale", tcp.wscale, 0, 14),
+	DP_KEY("tcp", "timestamps", tcp.timestamps, 0, 1),
+	DP_KEY("tcp", "sack", tcp.sack, 0, 1),
+	DP_KEY("services", "echo", services.echo, 0, 65535),
+	DP_KEY("services", "discard", services.discard, 0, 65535),
+	DP_KEY("services", "chargen", services.chargen, 0, 65535),
 };
 
 static void
 store_uint(void *field, size_t size, uint32_t v)
 {
-	if (size == 1)
+	if (size == 1) /* uint8_t, or a bool whose range is [0, 1] */
 		*(uint8_t *)field = (uint8_t)v;
 	else if (size == 2)
 		*(uint16_t *)field = (uint16_t)v;

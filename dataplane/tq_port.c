@@ -40,6 +40,10 @@ port_setup(uint16_t pid, uint16_t nb_queues, struct rte_mempool *const queue_poo
 		eth_conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 		p->rx_ipv4_csum = true;
 	}
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) {
+		eth_conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+		p->rx_tcp_csum = true;
+	}
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
 		eth_conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 		p->tx_ipv4_csum = true;

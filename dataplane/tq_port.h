@@ -32,6 +32,7 @@ struct tq_port {
 	bool rss;                /* RSS spreads RX over the queues */
 	bool rx_ipv4_csum;       /* device validates IPv4 header checksums */
 	bool tx_ipv4_csum;       /* device fills IPv4 header checksums */
+	bool rx_tcp_csum;        /* device validates TCP checksums */
 	uint16_t mtu;
 	struct rte_ether_addr mac;
 	uint32_t ipv4;           /* network order, 0 = none */

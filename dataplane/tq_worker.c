@@ -11,6 +11,7 @@
 #include <urcu/urcu-qsbr.h>
 
 #include "dataplane/net/tq_net.h"
+#include "dataplane/net/tq_tcp_var.h"
 #include "tq_worker.h"
 
 struct tq_dataplane tq_dp;
@@ -61,6 +62,14 @@ tq_worker_create(uint16_t id, unsigned int lcore, struct rte_mempool *pool,
 		errno = -ret;
 		return NULL;
 	}
+	ret = tq_tcp_worker_init(w, socket);
+	if (ret) {
+		tq_arp_cache_free(&w->arp);
+		rte_ring_free(w->inbound);
+		rte_free(w);
+		errno = -ret;
+		return NULL;
+	}
 	w->now = rte_rdtsc();
 	w->next_tick = w->now + hz / 10;
 	return w;
@@ -75,8 +84,16 @@ tq_worker_destroy(struct tq_worker *w)
 		rte_pktmbuf_free_bulk(w->txq[p].pkts, w->txq[p].n);
 		w->txq[p].n = 0;
 	}
-	/* Ring messages carry no pointers today, so dropping them frees nothing. */
+	/* Segments handed over by other workers are the only ring messages that own memory. */
+	{
+		struct tq_ring_msg msg;
+
+		while (rte_ring_sc_dequeue_elem(w->inbound, &msg, sizeof(msg)) == 0)
+			if (msg.type == TQ_MSG_TCP_SEGMENT)
+				rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)msg.b);
+	}
 	rte_ring_free(w->inbound);
+	tq_tcp_worker_free(w);
 	tq_arp_cache_free(&w->arp);
 	rte_free(w);
 }
@@ -141,6 +158,9 @@ tq_worker_drain_inbound(struct tq_worker *w)
 		case TQ_MSG_PING:
 			tq_icmp_send_echo(w, m->a, (uint16_t)m->b);
 			break;
+		case TQ_MSG_TCP_SEGMENT:
+			tq_tcp_input_forwarded(w, (uint16_t)m->a, (struct rte_mbuf *)(uintptr_t)m->b);
+			break;
 		default:
 			w->ctr[TQ_CTR_ring_bad_msg]++;
 			continue;
@@ -171,6 +191,7 @@ tq_worker_poll_once(struct tq_worker *w)
 		work += n;
 	}
 	work += tq_worker_drain_inbound(w);
+	tq_tcp_timers_run(w);
 	if (unlikely(w->now >= w->next_tick)) {
 		tq_worker_tick(w);
 		w->next_tick = w->now + rte_get_tsc_hz() / 10;

@@ -14,6 +14,8 @@
 #include <rte_ring.h>
 
 #include "dataplane/net/tq_arp_cache.h"
+#include "dataplane/net/tq_tcp.h"
+#include "dataplane/tq_services.h"
 #include "dataplane/tq_counters.h"
 #include "dataplane/tq_port.h"
 
@@ -27,6 +29,8 @@ enum tq_idle_mode {
 
 /* Data-plane settings, filled by the control thread's config before the workers start. */
 struct tq_dp_conf {
+	struct tq_tcp_conf tcp;
+	struct tq_services_conf services;
 	enum tq_idle_mode idle;
 	uint16_t burst;            /* RX burst size, <= TQ_BURST_MAX */
 	uint32_t idle_polls;       /* empty polls before the first sleep (adaptive) */
@@ -45,7 +49,8 @@ struct tq_dp_conf {
 enum tq_ring_msg_type {
 	TQ_MSG_ARP_LEARN = 1, /* a: ip (network order), b: mac (6 bytes) | port << 48 */
 	TQ_MSG_GARP,          /* a: port: send a gratuitous ARP for its address */
-	TQ_MSG_PING,          /* a: ip (network order), b: count: send ICMP echo requests */
+	TQ_MSG_PING,          /* a: ip (network order), b: seq: send an ICMP echo request */
+	TQ_MSG_TCP_SEGMENT,   /* a: port, b: struct rte_mbuf * at its IPv4 header (owned) */
 };
 
 struct tq_ring_msg {
@@ -89,10 +94,13 @@ struct tq_worker {
 	struct tq_port_stats port_stats[TQ_MAX_PORTS];
 
 	struct tq_arp_cache arp __rte_cache_aligned;
+	struct tq_tcp_worker *tcp; /* this worker's TCP (TCBs, table, timers); owned */
 	uint16_t ping_id;
 } __rte_cache_aligned;
 
 /* The router's workers; written by control at boot, read by everyone after. */
+struct tq_tcp_worker;
+
 struct tq_dataplane {
 	unsigned int nb_workers;
 	struct tq_worker *workers[TQ_MAX_WORKERS];

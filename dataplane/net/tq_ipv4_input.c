@@ -2,6 +2,7 @@
 
 #include "tq_ipv4.h"
 #include "tq_net.h"
+#include "tq_tcp_var.h"
 
 void
 tq_ipv4_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m)
@@ -34,6 +35,9 @@ tq_ipv4_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m)
 	switch (ip.proto) {
 	case IPPROTO_ICMP:
 		tq_icmp_input(w, port, m, &ip);
+		break;
+	case IPPROTO_TCP:
+		tq_tcp_input(w, port, m, &ip);
 		break;
 	default:
 		tq_net_drop(w, m, TQ_CTR_ipv4_unknown_proto);

@@ -7,7 +7,7 @@ TQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TQ_PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev liburcu-dev libcunit1-dev libssl-dev libbenchmark-dev
-	python3 python3-pyelftools iproute2 iputils-ping arping iptables
+	python3 python3-pyelftools iproute2 iputils-ping arping iptables netcat-openbsd
 )
 
 tq_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,0 +1,450 @@
+/*
+ * TCP: configuration, listeners, the per-worker TCB table, connection lifetime and the
+ * application API of tq_tcp.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_jhash.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include "dataplane/tq_worker.h"
+#include "tq_net.h"
+#include "tq_tcp_var.h"
+
+struct tq_tcp_listener tq_tcp_listeners[TQ_TCP_MAX_LISTENERS];
+unsigned int tq_tcp_nb_listeners;
+struct tq_tcp_conf tq_tcp_cfg;
+
+static const char *const state_names[TQ_TCP_NSTATES] = {
+	"CLOSED",      "SYN_SENT",   "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
+	"FIN_WAIT_2",  "CLOSE_WAIT", "CLOSING",      "LAST_ACK",    "TIME_WAIT",
+};
+
+const char *
+tq_tcp_state_name(unsigned int s)
+{
+	return s < TQ_TCP_NSTATES ? state_names[s] : "?";
+}
+
+void
+tq_tcp_conf_defaults(struct tq_tcp_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_conns = 16384;
+	c->rcv_buf = 256 * 1024;
+	c->snd_buf = 256 * 1024;
+	c->ooo_max_segs = 64;
+	c->syn_backlog = 1024;
+	c->msl_ms = 30000;
+	c->delack_ms = 0;
+	c->rto_min_ms = 200;
+	c->rto_max_ms = 60000;
+	c->rto_initial_ms = 1000;
+	c->keepalive_s = 0;
+	c->max_retries = 12;
+	c->mss = 1460;
+	c->wscale = 7;
+	c->timestamps = true;
+	c->sack = true;
+}
+
+int
+tq_tcp_listen(uint16_t port, const struct tq_tcp_app *app, void *listener_user)
+{
+	if (tq_tcp_find_listener(port) >= 0)
+		return -EEXIST;
+	if (tq_tcp_nb_listeners == TQ_TCP_MAX_LISTENERS)
+		return -ENOSPC;
+	tq_tcp_listeners[tq_tcp_nb_listeners++] =
+		(struct tq_tcp_listener){.port = port, .app = app, .user = listener_user};
+	return 0;
+}
+
+int
+tq_tcp_find_listener(uint16_t port_host)
+{
+	for (unsigned int i = 0; i < tq_tcp_nb_listeners; i++)
+		if (tq_tcp_listeners[i].port == port_host)
+			return (int)i;
+	return -1;
+}
+
+int
+tq_tcp_worker_init(struct tq_worker *w, int socket)
+{
+	struct tq_tcp_worker *t;
+	struct rte_hash_parameters hp = {0};
+	char name[RTE_HASH_NAMESIZE];
+	uint32_t n = tq_tcp_cfg.max_conns;
+	int ret;
+
+	if (n == 0)
+		tq_tcp_conf_defaults(&tq_tcp_cfg), n = tq_tcp_cfg.max_conns;
+	t = rte_zmalloc_socket("tq_tcp", sizeof(*t), RTE_CACHE_LINE_SIZE, socket);
+	if (!t)
+		return -ENOMEM;
+	t->conns = rte_zmalloc_socket("tq_tcbs", (size_t)n * sizeof(*t->conns),
+				      RTE_CACHE_LINE_SIZE, socket);
+	if (!t->conns)
+		goto nomem;
+	for (uint32_t i = 0; i < n; i++) {
+		struct tq_tcp_conn *c = &t->conns[i];
+
+		c->idx = i;
+		c->w = w;
+		c->ooo = rte_zmalloc_socket("tq_tcp_ooo",
+					    tq_tcp_cfg.ooo_max_segs * sizeof(*c->ooo), 0, socket);
+		if (!c->ooo)
+			goto nomem;
+		c->next_free = t->free;
+		t->free = c;
+	}
+	snprintf(name, sizeof(name), "tq_tcb_%u", w->id);
+	hp.name = name;
+	hp.entries = n < 8 ? 8 : n;
+	hp.key_len = sizeof(struct tq_tcp_key);
+	hp.hash_func = rte_hash_crc;
+	hp.socket_id = socket;
+	t->table = rte_hash_create(&hp);
+	if (!t->table)
+		goto nomem;
+	ret = tq_timer_wheel_init(&t->wheel, n * TQ_TCP_T_COUNT + 1, 1000000, socket);
+	if (ret)
+		goto nomem;
+	snprintf(name, sizeof(name), "tq_clone_%u", w->id);
+	t->clone_pool = rte_pktmbuf_pool_create(name, 4 * n < 8191 ? 8191 : 4 * n - 1, 256, 0, 0,
+						socket);
+	if (!t->clone_pool)
+		goto nomem;
+	t->tsc_per_tick = rte_get_tsc_hz() / 1000;
+	t->now_tick = rte_rdtsc() / t->tsc_per_tick;
+	tq_timer_advance(&t->wheel, t->now_tick, NULL, NULL, 0);
+	t->next_ephemeral = (uint16_t)(32768 + (rte_rand() % 16384));
+	for (int i = 0; i < 4; i++)
+		t->cookie_secret[i] = (uint32_t)rte_rand();
+	w->tcp = t;
+	return 0;
+nomem:
+	w->tcp = t;
+	tq_tcp_worker_free(w);
+	return -ENOMEM;
+}
+
+void
+tq_tcp_worker_free(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+
+	if (!t)
+		return;
+	if (t->conns) {
+		for (uint32_t i = 0; i < tq_tcp_cfg.max_conns; i++) {
+			struct tq_tcp_conn *c = &t->conns[i];
+
+			if (c->state != TQ_TCP_CLOSED) {
+				rte_pktmbuf_free(c->sq_head);
+				c->sq_head = NULL;
+				tq_tcp_ooo_purge(c);
+			}
+			rte_free(c->ooo);
+		}
+		rte_free(t->conns);
+	}
+	rte_hash_free(t->table);
+	tq_timer_wheel_free(&t->wheel);
+	rte_mempool_free(t->clone_pool);
+	rte_free(t);
+	w->tcp = NULL;
+}
+
+struct tq_tcp_conn *
+tq_tcp_lookup(struct tq_worker *w, const struct tq_tcp_key *key)
+{
+	void *data;
+
+	return rte_hash_lookup_data(w->tcp->table, key, &data) < 0 ? NULL : data;
+}
+
+struct tq_tcp_conn *
+tq_tcp_conn_alloc(struct tq_worker *w, const struct tq_tcp_key *key, uint16_t port)
+{
+	struct tq_tcp_worker *t = w->tcp;
+	struct tq_tcp_conn *c = t->free;
+	struct tq_tcp_ooo_seg *ooo;
+	uint32_t idx;
+
+	if (!c) {
+		w->ctr[TQ_CTR_tcp_no_tcb]++;
+		return NULL;
+	}
+	if (rte_hash_add_key_data(t->table, key, c) < 0) {
+		w->ctr[TQ_CTR_tcp_no_tcb]++;
+		return NULL;
+	}
+	t->free = c->next_free;
+	idx = c->idx;
+	ooo = c->ooo;
+	memset(c, 0, sizeof(*c));
+	c->idx = idx;
+	c->ooo = ooo;
+	c->w = w;
+	c->key = *key;
+	c->port = port;
+	c->snd_mss = 536;
+	c->rto_us = tq_tcp_cfg.rto_initial_ms * 1000;
+	c->last_rx_tsc = w->now;
+	t->nb_conns++;
+	return c;
+}
+
+/*
+ * Release @c's resources and take it out of the table. The TCB itself goes to the reap
+ * list and is reused only after the current poll iteration (tq_tcp_reap), so code that
+ * still holds @c after a callback sees state CLOSED, never another connection.
+ */
+void
+tq_tcp_conn_free(struct tq_tcp_conn *c)
+{
+	struct tq_tcp_worker *t = c->w->tcp;
+
+	if (c->state == TQ_TCP_CLOSED)
+		return;
+	tq_tcp_timers_clear(c);
+	rte_pktmbuf_free(c->sq_head);
+	c->sq_head = c->sq_tail = NULL;
+	c->sq_bytes = 0;
+	tq_tcp_ooo_purge(c);
+	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)
+		t->half_open--;
+	rte_hash_del_key(t->table, &c->key);
+	c->state = TQ_TCP_CLOSED;
+	c->next_free = t->reap;
+	t->reap = c;
+	t->nb_conns--;
+}
+
+void
+tq_tcp_reap(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+
+	while (t->reap) {
+		struct tq_tcp_conn *c = t->reap;
+
+		t->reap = c->next_free;
+		c->next_free = t->free;
+		t->free = c;
+	}
+}
+
+void
+tq_tcp_set_state(struct tq_tcp_conn *c, enum tq_tcp_state s)
+{
+	struct tq_tcp_worker *t = c->w->tcp;
+
+	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)
+		t->half_open--;
+	if (s == TQ_TCP_SYN_RECEIVED && c->listener)
+		t->half_open++;
+	if (s == TQ_TCP_ESTABLISHED)
+		c->w->ctr[TQ_CTR_tcp_established]++;
+	c->state = (uint8_t)s;
+}
+
+void
+tq_tcp_drop(struct tq_tcp_conn *c, int err)
+{
+	bool tell = c->connected_cb_done && c->app && c->app->on_closed;
+
+	if (c->state == TQ_TCP_CLOSED)
+		return;
+	tq_tcp_conn_free(c);
+	if (tell) {
+		c->connected_cb_done = false;
+		c->app->on_closed(c, err);
+	}
+}
+
+uint32_t
+tq_tcp_new_iss(struct tq_worker *w, const struct tq_tcp_key *key)
+{
+	/* RFC 6528: a 4 us clock plus a keyed hash of the connection's identity. */
+	uint32_t h = rte_jhash_32b((const uint32_t *)key, sizeof(*key) / 4,
+				   w->tcp->cookie_secret[0]);
+
+	return h + (uint32_t)(rte_rdtsc() / (rte_get_tsc_hz() / 250000));
+}
+
+unsigned int
+tq_tcp_owner(const struct tq_tcp_key *key, unsigned int nb_workers)
+{
+	if (nb_workers <= 1)
+		return 0;
+	return rte_hash_crc(key, sizeof(*key), 0x7ac401u) % nb_workers;
+}
+
+uint32_t
+tq_tcp_ts_now(struct tq_worker *w)
+{
+	return (uint32_t)w->tcp->now_tick; /* 1 ms timestamp clock (RFC 7323 allows 1 ms..1 s) */
+}
+
+/* ---- application API ---- */
+
+int
+tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport, const struct tq_tcp_app *app,
+	       void *user, struct tq_tcp_conn **out)
+{
+	struct tq_tcp_worker *t = w->tcp;
+	struct tq_tcp_key key;
+	struct tq_tcp_conn *c;
+	uint32_t next_hop;
+	int port = tq_port_route(dst, &next_hop);
+
+	if (port < 0 || !tq_ports[port].ipv4)
+		return -ENETUNREACH;
+	key.raddr = dst;
+	key.laddr = tq_ports[port].ipv4;
+	key.rport = rte_cpu_to_be_16(dport);
+	/* Pick a free source port whose 4-tuple hashes to this worker. */
+	for (unsigned int tries = 0;; tries++) {
+		if (tries == 65536)
+			return -EADDRNOTAVAIL;
+		if (++t->next_ephemeral < 32768)
+			t->next_ephemeral = 32768;
+		key.lport = rte_cpu_to_be_16(t->next_ephemeral);
+		if (tq_tcp_owner(&key, tq_dp.nb_workers) == w->id && !tq_tcp_lookup(w, &key))
+			break;
+	}
+	c = tq_tcp_conn_alloc(w, &key, (uint16_t)port);
+	if (!c)
+		return -ENOMEM;
+	c->app = app;
+	c->user = user;
+	c->iss = tq_tcp_new_iss(w, &key);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->rcv_wscale = tq_tcp_cfg.wscale; /* offered in our SYN; 0 again if not accepted */
+	tq_tcp_set_state(c, TQ_TCP_SYN_SENT);
+	c->connected_cb_done = true; /* the caller knows it: on_closed reports failure */
+	tq_tcp_send_syn(c);
+	*out = c;
+	return 0;
+}
+
+int
+tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+	struct rte_mbuf *last;
+
+	if (c->fin_queued)
+		return -EPIPE;
+	if (c->state != TQ_TCP_ESTABLISHED && c->state != TQ_TCP_CLOSE_WAIT)
+		return -ENOTCONN;
+	if (c->sq_bytes + len > tq_tcp_cfg.snd_buf && c->sq_bytes > 0) {
+		c->want_writable = true;
+		return -ENOBUFS;
+	}
+	/* The chain's segments join the send queue as they are (zero copy). */
+	for (last = m; last->next; last = last->next)
+		;
+	if (c->sq_tail)
+		c->sq_tail->next = m;
+	else
+		c->sq_head = m;
+	c->sq_tail = last;
+	c->sq_bytes += len;
+	tq_tcp_output(c, 0);
+	return 0;
+}
+
+uint32_t
+tq_tcp_send_space(const struct tq_tcp_conn *c)
+{
+	return c->sq_bytes >= tq_tcp_cfg.snd_buf ? 0 : tq_tcp_cfg.snd_buf - c->sq_bytes;
+}
+
+void
+tq_tcp_rx_release(struct tq_tcp_conn *c, uint32_t bytes)
+{
+	uint32_t before = tq_tcp_rcv_window(c);
+
+	c->rx_held = bytes > c->rx_held ? 0 : c->rx_held - bytes;
+	/* Window update when it opens by two segments or half the buffer (RFC 9293 SWS). */
+	if (c->state >= TQ_TCP_ESTABLISHED &&
+	    tq_tcp_rcv_window(c) - before >= RTE_MIN(2u * tq_tcp_cfg.mss, tq_tcp_cfg.rcv_buf / 2) &&
+	    before < tq_tcp_cfg.rcv_buf / 2)
+		tq_tcp_output(c, TQ_TCP_SEND_ACK);
+}
+
+void
+tq_tcp_shutdown(struct tq_tcp_conn *c)
+{
+	if (c->fin_queued || c->state == TQ_TCP_CLOSED)
+		return;
+	switch (c->state) {
+	case TQ_TCP_SYN_SENT:
+		tq_tcp_drop(c, -ECONNABORTED);
+		return;
+	case TQ_TCP_SYN_RECEIVED:
+	case TQ_TCP_ESTABLISHED:
+		c->fin_queued = true;
+		tq_tcp_set_state(c, TQ_TCP_FIN_WAIT_1);
+		break;
+	case TQ_TCP_CLOSE_WAIT:
+		c->fin_queued = true;
+		tq_tcp_set_state(c, TQ_TCP_LAST_ACK);
+		break;
+	default:
+		return;
+	}
+	tq_tcp_output(c, 0);
+}
+
+void
+tq_tcp_close(struct tq_tcp_conn *c)
+{
+	c->app_closed = true;
+	tq_tcp_shutdown(c);
+}
+
+void
+tq_tcp_abort(struct tq_tcp_conn *c)
+{
+	if (c->state == TQ_TCP_CLOSED)
+		return;
+	if (c->state != TQ_TCP_SYN_SENT && c->state != TQ_TCP_TIME_WAIT)
+		tq_tcp_send_ctl(c, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG, c->snd_nxt);
+	c->w->ctr[TQ_CTR_tcp_aborted]++;
+	tq_tcp_drop(c, -ECONNABORTED);
+}
+
+void
+tq_tcp_set_user(struct tq_tcp_conn *c, void *user)
+{
+	c->user = user;
+}
+
+void *
+tq_tcp_user(const struct tq_tcp_conn *c)
+{
+	return c->user;
+}
+
+void *
+tq_tcp_listener_user(const struct tq_tcp_conn *c)
+{
+	return c->listener ? tq_tcp_listeners[c->listener - 1].user : NULL;
+}
+
+struct tq_worker *
+tq_tcp_worker(const struct tq_tcp_conn *c)
+{
+	return c->w;
+}

@@ -1,0 +1,621 @@
+/*
+ * TCP input: RFC 9293 3.10.7 "SEGMENT ARRIVES", with RFC 5961 (challenge ACKs), RFC 7323
+ * (window scale, timestamps, PAWS), NewReno loss recovery (RFC 5681, 6582) and RFC 6298
+ * RTT sampling. Worker only; the worker owns every connection it looks up here.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/tq_worker.h"
+#include "tq_ipv4.h"
+#include "tq_net.h"
+#include "tq_tcp_var.h"
+
+#define TS_OPT_LEN 12 /* NOP NOP TS: what every segment carries when timestamps are on */
+
+static void
+free_m(struct rte_mbuf *m)
+{
+	rte_pktmbuf_free(m);
+}
+
+/* RFC 6928 initial window. */
+static uint32_t
+initial_window(const struct tq_tcp_conn *c)
+{
+	uint32_t floor = RTE_MAX(2u * c->snd_mss, 14600u);
+
+	return RTE_MIN(10u * c->snd_mss, floor);
+}
+
+/* Take the peer's SYN options: what both sides will use for the connection's life. */
+static void
+negotiate(struct tq_tcp_conn *c, const struct tq_tcp_opts *o)
+{
+	uint16_t mtu = tq_ports[c->port].mtu ? tq_ports[c->port].mtu : 1500;
+	uint32_t mss = (o->present & TQ_TCP_OPT_MSS) ? o->mss : 536;
+
+	c->ws_ok = (o->present & TQ_TCP_OPT_WSCALE) && tq_tcp_cfg.wscale > 0 && !c->from_cookie;
+	c->snd_wscale = c->ws_ok ? RTE_MIN(o->wscale, TQ_TCP_WSCALE_MAX) : 0;
+	c->rcv_wscale = c->ws_ok ? tq_tcp_cfg.wscale : 0;
+	c->sack_ok = (o->present & TQ_TCP_OPT_SACK_PERM) && tq_tcp_cfg.sack && !c->from_cookie;
+	c->ts_ok = (o->present & TQ_TCP_OPT_TS) && tq_tcp_cfg.timestamps && !c->from_cookie;
+	if (c->ts_ok)
+		c->ts_recent = o->ts_val;
+	mss = RTE_MIN(mss, (uint32_t)mtu - 40u);
+	mss = RTE_MIN(mss, (uint32_t)tq_tcp_cfg.mss);
+	if (c->ts_ok)
+		mss -= TS_OPT_LEN;
+	c->snd_mss = (uint16_t)RTE_MAX(mss, 64u);
+	c->cwnd = initial_window(c);
+	c->ssthresh = UINT32_MAX / 2;
+}
+
+static void
+established(struct tq_tcp_conn *c)
+{
+	tq_tcp_set_state(c, TQ_TCP_ESTABLISHED);
+	if (tq_tcp_cfg.keepalive_s)
+		tq_tcp_timer_set(c, TQ_TCP_T_KEEP, (uint64_t)tq_tcp_cfg.keepalive_s * 1000);
+}
+
+/* The application said no in on_connected, or closed it from there. */
+static bool
+tell_connected(struct tq_tcp_conn *c)
+{
+	c->connected_cb_done = true;
+	if (c->app->on_connected && c->app->on_connected(c) < 0) {
+		c->connected_cb_done = false;
+		if (c->state != TQ_TCP_CLOSED)
+			tq_tcp_abort(c);
+		return false;
+	}
+	return c->state != TQ_TCP_CLOSED;
+}
+
+static void
+enter_time_wait(struct tq_tcp_conn *c)
+{
+	tq_tcp_set_state(c, TQ_TCP_TIME_WAIT);
+	tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
+	tq_tcp_timer_clear(c, TQ_TCP_T_KEEP);
+	tq_tcp_timer_set(c, TQ_TCP_T_2MSL, 2ull * tq_tcp_cfg.msl_ms);
+	c->w->ctr[TQ_CTR_tcp_closed]++;
+	/* The application is done with it; the TCB stays only for the protocol. */
+	if (c->connected_cb_done && c->app->on_closed) {
+		c->connected_cb_done = false;
+		c->app->on_closed(c, 0);
+	}
+}
+
+static void
+passive_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
+	     const struct tq_tcp_view *v, int li)
+{
+	struct tq_tcp_conn *c;
+
+	if (w->tcp->half_open >= tq_tcp_cfg.syn_backlog) {
+		w->ctr[TQ_CTR_tcp_no_tcb]++; /* SYN cookies: see the TCP issue; refused for now */
+		return;
+	}
+	c = tq_tcp_conn_alloc(w, key, port);
+	if (!c)
+		return;
+	c->listener = (uint8_t)(li + 1);
+	c->app = tq_tcp_listeners[li].app;
+	c->irs = v->seq;
+	c->rcv_nxt = v->seq + 1;
+	negotiate(c, &v->opts);
+	c->snd_wnd = v->window; /* never scaled in a SYN */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = v->seq;
+	c->iss = tq_tcp_new_iss(w, key);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_wl2 = c->iss;
+	tq_tcp_set_state(c, TQ_TCP_SYN_RECEIVED);
+	w->ctr[TQ_CTR_tcp_passive_opens]++;
+	tq_tcp_send_syn(c);
+}
+
+static void
+no_conn(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struct tq_ipv4_view *ip,
+	const struct tq_tcp_key *key, const struct tq_tcp_view *v)
+{
+	int li;
+
+	if (v->flags & TQ_TCP_RST) {
+		w->ctr[TQ_CTR_tcp_no_conn]++;
+		free_m(m);
+		return;
+	}
+	li = tq_tcp_find_listener(v->dst_port);
+	if (li >= 0 && (v->flags & (TQ_TCP_SYN | TQ_TCP_ACK | TQ_TCP_FIN)) == TQ_TCP_SYN) {
+		passive_open(w, port, key, v, li);
+		free_m(m);
+		return;
+	}
+	w->ctr[(v->flags & TQ_TCP_SYN) && li < 0 ? TQ_CTR_tcp_no_listener : TQ_CTR_tcp_no_conn]++;
+	tq_tcp_send_rst_for(w, port, ip, v, (uint32_t)v->payload_len);
+	free_m(m);
+}
+
+static void
+rtt_from_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
+{
+	if (c->rtt_timing && tq_seq_gt(v->ack, c->rtt_seq)) {
+		c->rtt_timing = false;
+		tq_tcp_rtt_sample(c, (uint32_t)((c->w->now - c->rtt_start_tsc) * 1000000 /
+						rte_get_tsc_hz()));
+	}
+}
+
+/* An ACK that acknowledges new data (snd_una < ack <= snd_max). Returns true if our FIN
+ * is now acknowledged. */
+static bool
+new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
+{
+	uint32_t acked = v->ack - c->snd_una, data, flight;
+	bool fin_acked = false;
+
+	if (c->snd_una == c->iss) { /* our SYN */
+		acked--;
+		c->snd_una++;
+	}
+	rtt_from_ack(c, v);
+	data = RTE_MIN(acked, c->sq_bytes);
+	tq_tcp_sq_acked(c, data);
+	if (acked > data && c->fin_queued)
+		fin_acked = true;
+	c->snd_una = v->ack;
+	if (tq_seq_lt(c->snd_nxt, c->snd_una))
+		c->snd_nxt = c->snd_una;
+	c->backoff = 0;
+	flight = c->snd_max - c->snd_una;
+	if (c->in_recovery) {
+		if (tq_seq_ge(v->ack, c->recover)) { /* full ACK: leave recovery */
+			c->cwnd = RTE_MIN(c->ssthresh, flight + c->snd_mss);
+			c->in_recovery = false;
+			c->dupacks = 0;
+		} else { /* partial ACK (RFC 6582 3.2): next hole, deflate */
+			tq_tcp_retransmit_first(c);
+			c->cwnd = c->cwnd > acked ? c->cwnd - acked : 0;
+			c->cwnd += c->snd_mss;
+		}
+	} else {
+		c->dupacks = 0;
+		if (c->cwnd < c->ssthresh)
+			c->cwnd += RTE_MIN(acked, (uint32_t)c->snd_mss);
+		else
+			c->cwnd += RTE_MAX(1u, (uint32_t)c->snd_mss * c->snd_mss / c->cwnd);
+	}
+	if (c->snd_una == c->snd_max)
+		tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
+	else
+		tq_tcp_rexmt_arm(c);
+	if (c->want_writable && tq_tcp_send_space(c) >= tq_tcp_cfg.snd_buf / 2 &&
+	    c->app->on_writable && !c->fin_queued) {
+		c->want_writable = false;
+		c->app->on_writable(c);
+	}
+	return fin_acked;
+}
+
+static void
+dup_ack(struct tq_tcp_conn *c)
+{
+	c->w->ctr[TQ_CTR_tcp_dup_acks_rx]++;
+	if (++c->dupacks == 3 && !c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
+		uint32_t flight = c->snd_max - c->snd_una;
+
+		c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
+		c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
+		c->recover = c->snd_max;
+		c->in_recovery = true;
+		tq_tcp_retransmit_first(c);
+		c->cwnd = c->ssthresh + 3u * c->snd_mss;
+		tq_tcp_rexmt_arm(c);
+	} else if (c->in_recovery) {
+		c->cwnd += c->snd_mss; /* each dup ACK: a segment left the network */
+	}
+}
+
+static void
+syn_sent(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_view *v)
+{
+	uint8_t fl = v->flags;
+
+	if ((fl & TQ_TCP_ACK) && (tq_seq_le(v->ack, c->iss) || tq_seq_gt(v->ack, c->snd_max))) {
+		if (!(fl & TQ_TCP_RST))
+			tq_tcp_send_ctl(c, TQ_TCP_RST, v->ack);
+		free_m(m);
+		return;
+	}
+	if (fl & TQ_TCP_RST) {
+		if (fl & TQ_TCP_ACK) {
+			c->w->ctr[TQ_CTR_tcp_resets_rx]++;
+			tq_tcp_drop(c, -ECONNREFUSED);
+		}
+		free_m(m);
+		return;
+	}
+	if (!(fl & TQ_TCP_SYN)) {
+		free_m(m);
+		return;
+	}
+	free_m(m); /* no data on SYNs (no TCP Fast Open) */
+	c->irs = v->seq;
+	c->rcv_nxt = v->seq + 1;
+	negotiate(c, &v->opts);
+	c->snd_wnd = v->window;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = v->seq;
+	c->snd_wl2 = v->ack;
+	if (!(fl & TQ_TCP_ACK)) { /* simultaneous open */
+		tq_tcp_set_state(c, TQ_TCP_SYN_RECEIVED);
+		tq_tcp_send_syn(c);
+		return;
+	}
+	rtt_from_ack(c, v);
+	c->snd_una = v->ack;
+	c->backoff = 0;
+	tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
+	established(c);
+	c->w->ctr[TQ_CTR_tcp_active_opens]++;
+	tq_tcp_output(c, TQ_TCP_SEND_ACK);
+	c->connected_cb_done = false; /* tell_connected sets it again */
+	tell_connected(c);
+}
+
+/* Is a segment of @len sequence numbers at @seq acceptable (RFC 9293 table)? */
+static bool
+acceptable(const struct tq_tcp_conn *c, uint32_t seq, uint32_t len, uint32_t wnd)
+{
+	if (len == 0)
+		return wnd == 0 ? seq == c->rcv_nxt
+				: tq_seq_ge(seq, c->rcv_nxt) && tq_seq_lt(seq, c->rcv_nxt + wnd);
+	if (wnd == 0)
+		return false;
+	return (tq_seq_ge(seq, c->rcv_nxt) && tq_seq_lt(seq, c->rcv_nxt + wnd)) ||
+	       (tq_seq_ge(seq + len - 1, c->rcv_nxt) && tq_seq_lt(seq + len - 1, c->rcv_nxt + wnd));
+}
+
+static void
+challenge_ack(struct tq_tcp_conn *c)
+{
+	c->w->ctr[TQ_CTR_tcp_challenge_acks]++;
+	tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
+}
+
+static void
+receive_fin(struct tq_tcp_conn *c, bool fin_acked)
+{
+	c->rcv_nxt++;
+	c->ack_now = true;
+	c->has_rcv_fin = false;
+	switch (c->state) {
+	case TQ_TCP_SYN_RECEIVED:
+	case TQ_TCP_ESTABLISHED:
+		tq_tcp_set_state(c, TQ_TCP_CLOSE_WAIT);
+		if (c->app->on_peer_closed && !c->app_closed)
+			c->app->on_peer_closed(c);
+		break;
+	case TQ_TCP_FIN_WAIT_1:
+		if (fin_acked)
+			enter_time_wait(c);
+		else
+			tq_tcp_set_state(c, TQ_TCP_CLOSING);
+		break;
+	case TQ_TCP_FIN_WAIT_2:
+		enter_time_wait(c);
+		break;
+	case TQ_TCP_TIME_WAIT:
+		tq_tcp_timer_set(c, TQ_TCP_T_2MSL, 2ull * tq_tcp_cfg.msl_ms);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_view *v)
+{
+	struct tq_worker *w = c->w;
+	uint32_t seq = v->seq, len = (uint32_t)v->payload_len, wnd;
+	uint8_t fl = v->flags;
+	bool fin_acked = false;
+
+	c->last_rx_tsc = w->now;
+	c->probes = 0;
+	if (c->state == TQ_TCP_SYN_SENT) {
+		syn_sent(c, m, v);
+		return;
+	}
+	/* a retransmitted SYN while we wait for the handshake's ACK: repeat the SYN-ACK */
+	if (c->state == TQ_TCP_SYN_RECEIVED && (fl & (TQ_TCP_SYN | TQ_TCP_ACK)) == TQ_TCP_SYN &&
+	    seq == c->irs) {
+		tq_tcp_send_syn(c);
+		free_m(m);
+		return;
+	}
+	/* a new SYN for a connection in TIME_WAIT: recycle it if the SYN is newer */
+	if (c->state == TQ_TCP_TIME_WAIT && (fl & (TQ_TCP_SYN | TQ_TCP_ACK | TQ_TCP_RST)) == TQ_TCP_SYN &&
+	    (tq_seq_gt(seq, c->rcv_nxt) ||
+	     (c->ts_ok && (v->opts.present & TQ_TCP_OPT_TS) && tq_seq_gt(v->opts.ts_val, c->ts_recent)))) {
+		int li = tq_tcp_find_listener(v->dst_port);
+		struct tq_tcp_key key = c->key;
+		uint16_t port = c->port;
+
+		tq_tcp_drop(c, 0);
+		if (li >= 0) {
+			w->ctr[TQ_CTR_tcp_time_wait_reused]++;
+			tq_tcp_reap(w); /* the TCB may be reused at once */
+			passive_open(w, port, &key, v, li);
+		}
+		free_m(m);
+		return;
+	}
+	/* PAWS (RFC 7323 5.3) */
+	if (c->ts_ok && (v->opts.present & TQ_TCP_OPT_TS) && !(fl & TQ_TCP_RST) &&
+	    tq_seq_lt(v->opts.ts_val, c->ts_recent)) {
+		w->ctr[TQ_CTR_tcp_paws]++;
+		tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
+		free_m(m);
+		return;
+	}
+	/* 1. acceptability against the window we advertised */
+	wnd = tq_seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	if (!acceptable(c, seq, len + !!(fl & TQ_TCP_SYN) + !!(fl & TQ_TCP_FIN), wnd)) {
+		if (!(fl & TQ_TCP_RST)) {
+			w->ctr[TQ_CTR_tcp_out_of_window]++;
+			tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
+		}
+		free_m(m);
+		return;
+	}
+	/* update ts_recent (RFC 7323 4.3: the segment covers the last ACK we sent) */
+	if (c->ts_ok && (v->opts.present & TQ_TCP_OPT_TS) && tq_seq_le(seq, c->last_ack_sent))
+		c->ts_recent = v->opts.ts_val;
+	/* trim what we already have (left) and what lies beyond the window (right) */
+	if (tq_seq_lt(seq, c->rcv_nxt) && len) {
+		uint32_t dup = c->rcv_nxt - seq;
+
+		if (dup >= len) {
+			if (dup > len)
+				fl &= (uint8_t)~TQ_TCP_FIN;
+			len = 0;
+			seq = c->rcv_nxt;
+			c->ack_now = true;
+		} else {
+			rte_pktmbuf_adj(m, (uint16_t)dup);
+			seq += dup;
+			len -= dup;
+		}
+	}
+	if (len && tq_seq_gt(seq + len, c->rcv_nxt + wnd)) {
+		uint32_t excess = seq + len - (c->rcv_nxt + wnd);
+
+		rte_pktmbuf_trim(m, (uint16_t)excess);
+		len -= excess;
+		fl &= (uint8_t)~TQ_TCP_FIN;
+		c->ack_now = true;
+	}
+	/* 2. RST (RFC 5961 3.2) */
+	if (fl & TQ_TCP_RST) {
+		if (seq == c->rcv_nxt) {
+			w->ctr[TQ_CTR_tcp_resets_rx]++;
+			tq_tcp_drop(c, c->state == TQ_TCP_TIME_WAIT ? 0 : -ECONNRESET);
+		} else {
+			w->ctr[TQ_CTR_tcp_rst_in_window]++;
+			challenge_ack(c);
+		}
+		free_m(m);
+		return;
+	}
+	/* 3. SYN on a synchronized connection (RFC 5961 4) */
+	if (fl & TQ_TCP_SYN) {
+		w->ctr[TQ_CTR_tcp_syn_in_window]++;
+		challenge_ack(c);
+		free_m(m);
+		return;
+	}
+	/* 4. no ACK, no processing */
+	if (!(fl & TQ_TCP_ACK)) {
+		free_m(m);
+		return;
+	}
+	/* 5. ACK */
+	if (c->state == TQ_TCP_SYN_RECEIVED) {
+		if (tq_seq_le(v->ack, c->snd_una) || tq_seq_gt(v->ack, c->snd_max)) {
+			tq_tcp_send_ctl(c, TQ_TCP_RST, v->ack);
+			free_m(m);
+			return;
+		}
+		c->snd_wnd = (uint32_t)v->window << c->snd_wscale;
+		c->snd_wl1 = seq;
+		c->snd_wl2 = v->ack;
+		established(c);
+		fin_acked = new_ack(c, v);
+		if (!tell_connected(c)) {
+			free_m(m);
+			return;
+		}
+	} else if (tq_seq_gt(v->ack, c->snd_max)) {
+		w->ctr[TQ_CTR_tcp_ack_invalid]++;
+		tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
+		free_m(m);
+		return;
+	} else if (tq_seq_gt(v->ack, c->snd_una)) {
+		fin_acked = new_ack(c, v);
+	} else if (v->ack == c->snd_una && len == 0 && !(fl & TQ_TCP_FIN) &&
+		   ((uint32_t)v->window << c->snd_wscale) == c->snd_wnd && c->snd_max != c->snd_una) {
+		dup_ack(c);
+	}
+	if (c->state == TQ_TCP_CLOSED) {
+		free_m(m);
+		return;
+	}
+	if (tq_seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && tq_seq_le(c->snd_wl2, v->ack))) {
+		uint32_t old = c->snd_wnd;
+
+		c->snd_wnd = (uint32_t)v->window << c->snd_wscale;
+		c->snd_wl1 = seq;
+		c->snd_wl2 = v->ack;
+		if (c->snd_wnd > c->max_snd_wnd)
+			c->max_snd_wnd = c->snd_wnd;
+		if (old == 0 && c->snd_wnd > 0) {
+			c->backoff = 0; /* the zero window opened: stop probing */
+			if (c->snd_una == c->snd_max)
+				tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
+		}
+	}
+	if (fin_acked) {
+		switch (c->state) {
+		case TQ_TCP_FIN_WAIT_1:
+			tq_tcp_set_state(c, TQ_TCP_FIN_WAIT_2);
+			tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
+			if (c->app_closed) /* nobody will read: don't wait for the peer forever */
+				tq_tcp_timer_set(c, TQ_TCP_T_2MSL, 2ull * tq_tcp_cfg.msl_ms);
+			break;
+		case TQ_TCP_CLOSING:
+			enter_time_wait(c);
+			break;
+		case TQ_TCP_LAST_ACK:
+			w->ctr[TQ_CTR_tcp_closed]++;
+			tq_tcp_drop(c, 0);
+			free_m(m);
+			return;
+		default:
+			break;
+		}
+	}
+	/* 6. payload */
+	if (len) {
+		if (c->state != TQ_TCP_ESTABLISHED && c->state != TQ_TCP_FIN_WAIT_1 &&
+		    c->state != TQ_TCP_FIN_WAIT_2) {
+			free_m(m); /* data after the peer's FIN: ignore */
+			m = NULL;
+		} else if (c->app_closed) {
+			w->ctr[TQ_CTR_tcp_after_close]++;
+			tq_tcp_send_ctl(c, TQ_TCP_RST | TQ_TCP_ACK, c->snd_nxt);
+			tq_tcp_drop(c, -ECONNABORTED);
+			free_m(m);
+			return;
+		} else if (seq == c->rcv_nxt) {
+			c->rcv_nxt += len;
+			c->rx_held += len;
+			w->ctr[TQ_CTR_tcp_payload_rx] += len;
+			if (c->ooo_n)
+				c->ack_now = true; /* a hole filled: tell the sender at once */
+			if (!tq_tcp_cfg.delack_ms || c->rcv_nxt - c->last_ack_sent >= 2u * c->snd_mss)
+				c->ack_now = true;
+			if (c->app->on_data)
+				c->app->on_data(c, m);
+			else
+				free_m(m);
+			m = NULL;
+			if (c->state == TQ_TCP_CLOSED)
+				return;
+			tq_tcp_ooo_pull(c);
+			if (c->state == TQ_TCP_CLOSED)
+				return;
+			if (c->has_rcv_fin && c->rcv_nxt == c->rcv_fin_seq)
+				receive_fin(c, fin_acked);
+			if (!c->ack_now && !c->delack_pending) {
+				c->delack_pending = true;
+				tq_tcp_timer_set(c, TQ_TCP_T_DELACK, tq_tcp_cfg.delack_ms);
+			}
+		} else {
+			if (fl & TQ_TCP_FIN) { /* remember an out-of-order FIN */
+				c->has_rcv_fin = true;
+				c->rcv_fin_seq = seq + len;
+				fl &= (uint8_t)~TQ_TCP_FIN;
+			}
+			tq_tcp_ooo_insert(c, seq, len, m);
+			m = NULL;
+			c->ack_now = true; /* duplicate ACK, with SACK blocks */
+		}
+	}
+	free_m(m);
+	if (c->state == TQ_TCP_CLOSED)
+		return;
+	/* 7. FIN, in order */
+	if ((fl & TQ_TCP_FIN) && seq + len == c->rcv_nxt)
+		receive_fin(c, fin_acked || (c->fin_queued && c->snd_una == c->snd_max &&
+					     tq_seq_gt(c->snd_max, c->snd_una + c->sq_bytes)));
+	if (c->state == TQ_TCP_CLOSED)
+		return;
+	tq_tcp_output(c, c->ack_now ? TQ_TCP_SEND_ACK : 0);
+}
+
+void
+tq_tcp_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struct tq_ipv4_view *ip)
+{
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	struct tq_tcp_key key;
+	struct tq_tcp_view v;
+	struct tq_tcp_conn *c;
+	unsigned int owner;
+	int rc;
+
+	if (ip->payload_len < 4) {
+		tq_net_drop(w, m, TQ_CTR_tcp_truncated);
+		return;
+	}
+	key.raddr = ip->src;
+	key.laddr = ip->dst;
+	memcpy(&key.rport, ip->payload, 2);
+	memcpy(&key.lport, ip->payload + 2, 2);
+	owner = tq_tcp_owner(&key, tq_dp.nb_workers);
+	if (owner != w->id) {
+		/* Not ours (the NIC or the kernel chose the queue): hand it to the owner. */
+		struct tq_ring_msg msg = {.type = TQ_MSG_TCP_SEGMENT, .a = port,
+					  .b = (uint64_t)(uintptr_t)m};
+
+		if (tq_worker_post(tq_dp.workers[owner], &msg, w))
+			tq_net_drop(w, m, TQ_CTR_tcp_ring_full);
+		else
+			w->ctr[TQ_CTR_tcp_forwarded]++;
+		return;
+	}
+	w->ctr[TQ_CTR_tcp_segs_rx]++;
+	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+	    (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+	     !tq_tcp_checksum_ok(ip->src, ip->dst, ip->payload, ip->payload_len))) {
+		tq_net_drop(w, m, TQ_CTR_tcp_bad_checksum);
+		return;
+	}
+	rc = tq_tcp_parse(ip->payload, ip->payload_len, &v);
+	if (rc < 0) {
+		tq_net_drop(w, m, (unsigned int)-rc);
+		return;
+	}
+	/* From here @m holds the payload only. */
+	rte_pktmbuf_adj(m, (uint16_t)(ip->hdr_len + v.hdr_len));
+	c = tq_tcp_lookup(w, &key);
+	if (!c) {
+		if (!tq_port_owns(port, ip->dst)) {
+			tq_net_drop(w, m, TQ_CTR_ipv4_not_for_us);
+			return;
+		}
+		no_conn(w, port, m, ip, &key, &v);
+		return;
+	}
+	segment_arrives(c, m, &v);
+}
+
+void
+tq_tcp_input_forwarded(struct tq_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	struct tq_ipv4_view ip;
+
+	/* The first worker validated the IPv4 header; parse it again for the view only. */
+	if (tq_ipv4_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+			  TQ_IPV4_CSUM_VERIFIED, &ip) < 0) {
+		tq_net_drop(w, m, TQ_CTR_ring_bad_msg);
+		return;
+	}
+	tq_tcp_input(w, port, m, &ip);
+}

@@ -1,0 +1,197 @@
+/*
+ * TCP timers on the worker's wheel (1 tick = 1 ms): retransmission (RFC 6298, with
+ * exponential backoff; also SYN retries and zero-window probes), delayed ACK, keepalive,
+ * and 2*MSL (TIME_WAIT; also the FIN_WAIT_2 timeout). Worker only.
+ */
+#include <errno.h>
+
+#include <rte_cycles.h>
+
+#include "dataplane/tq_worker.h"
+#include "tq_net.h"
+#include "tq_tcp_var.h"
+
+#define TQ_TCP_TIMER_BATCH 256 /* expiries handled per poll iteration */
+#define TQ_TCP_SYN_RETRIES 6
+#define TQ_TCP_KEEP_PROBES 9
+#define TQ_TCP_KEEP_INTVL_MS 75000
+
+void
+tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t ms)
+{
+	struct tq_timer_wheel *tw = &c->w->tcp->wheel;
+
+	if (c->timers[k] && tq_timer_update(tw, c->timers[k], ms) == 0)
+		return;
+	c->timers[k] = tq_timer_start(tw, (uint64_t)c->idx << 2 | k, ms);
+}
+
+void
+tq_tcp_timer_clear(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k)
+{
+	if (c->timers[k]) {
+		tq_timer_stop(&c->w->tcp->wheel, c->timers[k]);
+		c->timers[k] = 0;
+	}
+}
+
+void
+tq_tcp_timers_clear(struct tq_tcp_conn *c)
+{
+	for (int k = 0; k < TQ_TCP_T_COUNT; k++)
+		tq_tcp_timer_clear(c, (enum tq_tcp_timer_kind)k);
+}
+
+/* (Re)start the retransmission timer at the current RTO with backoff. */
+void
+tq_tcp_rexmt_arm(struct tq_tcp_conn *c)
+{
+	uint64_t ms = (uint64_t)c->rto_us / 1000 << c->backoff;
+
+	if (ms > tq_tcp_cfg.rto_max_ms)
+		ms = tq_tcp_cfg.rto_max_ms;
+	tq_tcp_timer_set(c, TQ_TCP_T_REXMT, ms ? ms : 1);
+}
+
+/* RFC 6298 section 2, in microseconds. */
+void
+tq_tcp_rtt_sample(struct tq_tcp_conn *c, uint32_t rtt_us)
+{
+	uint32_t rto;
+
+	if (rtt_us == 0)
+		rtt_us = 1;
+	if (c->srtt_us == 0) {
+		c->srtt_us = rtt_us;
+		c->rttvar_us = rtt_us / 2;
+	} else {
+		uint32_t delta = c->srtt_us > rtt_us ? c->srtt_us - rtt_us : rtt_us - c->srtt_us;
+
+		c->rttvar_us = (3 * c->rttvar_us + delta) / 4;
+		c->srtt_us = (7 * c->srtt_us + rtt_us) / 8;
+	}
+	rto = c->srtt_us + RTE_MAX(4 * c->rttvar_us, 1000u); /* G = 1 ms clock granularity */
+	c->rto_us = RTE_MAX(rto, tq_tcp_cfg.rto_min_ms * 1000);
+	if (c->rto_us > tq_tcp_cfg.rto_max_ms * 1000)
+		c->rto_us = tq_tcp_cfg.rto_max_ms * 1000;
+}
+
+static void
+rexmt_expired(struct tq_tcp_conn *c)
+{
+	struct tq_worker *w = c->w;
+	uint32_t flight = c->snd_max - c->snd_una;
+
+	if (c->state == TQ_TCP_SYN_SENT || c->state == TQ_TCP_SYN_RECEIVED) {
+		if (++c->backoff > TQ_TCP_SYN_RETRIES) {
+			w->ctr[TQ_CTR_tcp_timeouts]++;
+			tq_tcp_drop(c, -ETIMEDOUT);
+			return;
+		}
+		tq_tcp_send_syn(c);
+		return;
+	}
+	/* zero window and nothing in flight: probe with one byte past the window */
+	if (c->snd_wnd == 0 && flight == 0) {
+		if (c->sq_bytes > 0 || c->fin_queued) {
+			w->ctr[TQ_CTR_tcp_zero_window_probes]++;
+			/* a pure ACK with seq snd_una - 1 makes the peer answer with its window */
+			tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_una - 1);
+			if (c->backoff < 16)
+				c->backoff++;
+			tq_tcp_rexmt_arm(c);
+		}
+		return;
+	}
+	if (flight == 0)
+		return;
+	w->ctr[TQ_CTR_tcp_rto_expired]++;
+	if (++c->backoff > tq_tcp_cfg.max_retries) {
+		w->ctr[TQ_CTR_tcp_timeouts]++;
+		tq_tcp_send_ctl(c, TQ_TCP_RST | TQ_TCP_ACK, c->snd_nxt);
+		tq_tcp_drop(c, -ETIMEDOUT);
+		return;
+	}
+	/* RFC 5681 (4): ssthresh from the flight, one segment of window, go back to snd_una */
+	c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
+	c->cwnd = c->snd_mss;
+	c->in_recovery = false;
+	c->dupacks = 0;
+	c->recover = c->snd_max;
+	c->rtt_timing = false;
+	c->snd_nxt = c->snd_una;
+	tq_tcp_rexmt_arm(c);
+	tq_tcp_output(c, 0);
+}
+
+static void
+keep_expired(struct tq_tcp_conn *c)
+{
+	uint64_t idle_ms = (c->w->now - c->last_rx_tsc) * 1000 / rte_get_tsc_hz();
+	uint64_t keep_ms = (uint64_t)tq_tcp_cfg.keepalive_s * 1000;
+
+	if (c->state != TQ_TCP_ESTABLISHED && c->state != TQ_TCP_CLOSE_WAIT)
+		return;
+	if (idle_ms < keep_ms) {
+		c->probes = 0;
+		tq_tcp_timer_set(c, TQ_TCP_T_KEEP, keep_ms - idle_ms);
+		return;
+	}
+	if (c->probes >= TQ_TCP_KEEP_PROBES) {
+		c->w->ctr[TQ_CTR_tcp_timeouts]++;
+		tq_tcp_send_ctl(c, TQ_TCP_RST | TQ_TCP_ACK, c->snd_nxt);
+		tq_tcp_drop(c, -ETIMEDOUT);
+		return;
+	}
+	c->probes++;
+	c->w->ctr[TQ_CTR_tcp_keepalive_probes]++;
+	tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_una - 1);
+	tq_tcp_timer_set(c, TQ_TCP_T_KEEP, TQ_TCP_KEEP_INTVL_MS);
+}
+
+static void
+timer_fired(void *ctx, uint64_t user, uint32_t handle)
+{
+	struct tq_worker *w = ctx;
+	struct tq_tcp_conn *c = &w->tcp->conns[user >> 2];
+	enum tq_tcp_timer_kind k = (enum tq_tcp_timer_kind)(user & 3);
+
+	if (c->timers[k] != handle || c->state == TQ_TCP_CLOSED)
+		return; /* stale: the TCB moved on */
+	c->timers[k] = 0;
+	switch (k) {
+	case TQ_TCP_T_REXMT:
+		rexmt_expired(c);
+		break;
+	case TQ_TCP_T_DELACK:
+		if (c->delack_pending) {
+			c->delack_pending = false;
+			tq_tcp_output(c, TQ_TCP_SEND_ACK);
+		}
+		break;
+	case TQ_TCP_T_KEEP:
+		keep_expired(c);
+		break;
+	case TQ_TCP_T_2MSL:
+		if (c->state == TQ_TCP_TIME_WAIT)
+			tq_tcp_drop(c, 0);
+		else if (c->state == TQ_TCP_FIN_WAIT_2) /* the peer never closed its side */
+			tq_tcp_drop(c, -ETIMEDOUT);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+tq_tcp_timers_run(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+	uint64_t tick = w->now / t->tsc_per_tick;
+
+	if (tick != t->now_tick) {
+		t->now_tick = tick;
+		tq_timer_advance(&t->wheel, tick, timer_fired, w, TQ_TCP_TIMER_BATCH);
+	}
+	tq_tcp_reap(w);
+}

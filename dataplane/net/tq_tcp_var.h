@@ -1,0 +1,212 @@
+/*
+ * TCP internals shared by the tq_tcp_*.c files of one worker's stack: the TCB, the
+ * per-worker tables, and the functions the input, output and timer halves call in each
+ * other. Nothing here is for applications (they use tq_tcp.h).
+ *
+ * Ownership: a TCB, its queues and its timers belong to one worker; only that worker
+ * reads or writes them, except telemetry, which reads snapshots for `tachyonctl conns`.
+ */
+#ifndef TQ_TCP_VAR_H
+#define TQ_TCP_VAR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_hash.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/tq_timer.h"
+#include "tq_tcp.h"
+#include "tq_tcp_codec.h"
+
+struct tq_worker;
+struct tq_ipv4_view;
+
+enum tq_tcp_state {
+	TQ_TCP_CLOSED = 0,
+	TQ_TCP_SYN_SENT,
+	TQ_TCP_SYN_RECEIVED,
+	TQ_TCP_ESTABLISHED,
+	TQ_TCP_FIN_WAIT_1,
+	TQ_TCP_FIN_WAIT_2,
+	TQ_TCP_CLOSE_WAIT,
+	TQ_TCP_CLOSING,
+	TQ_TCP_LAST_ACK,
+	TQ_TCP_TIME_WAIT,
+	TQ_TCP_NSTATES,
+};
+
+/* Timers of a TCB, one wheel timer each; user value = tcb index << 2 | kind. */
+enum tq_tcp_timer_kind {
+	TQ_TCP_T_REXMT = 0, /* retransmission, SYN retry, zero-window probe (persist) */
+	TQ_TCP_T_DELACK,
+	TQ_TCP_T_KEEP,      /* keepalive, and the SYN_RECEIVED/connect give-up */
+	TQ_TCP_T_2MSL,      /* TIME_WAIT, FIN_WAIT_2 timeout */
+	TQ_TCP_T_COUNT,
+};
+
+/* Four-tuple in network order, as the hash table's key (12 bytes, no padding). */
+struct tq_tcp_key {
+	uint32_t raddr;
+	uint32_t laddr;
+	uint16_t rport;
+	uint16_t lport;
+};
+
+struct tq_tcp_ooo_seg {
+	uint32_t seq;
+	uint32_t len;
+	struct rte_mbuf *m; /* payload only, headers stripped; owned by the queue */
+};
+
+struct tq_tcp_conn {
+	/* identity */
+	struct tq_tcp_key key;
+	uint32_t idx;           /* index in the worker's TCB array */
+	uint16_t port;          /* ethdev port towards the peer */
+	uint8_t state;
+	uint8_t listener;       /* listener index + 1 for passive opens, 0 for active */
+	struct tq_worker *w;
+	const struct tq_tcp_app *app;
+	void *user;
+
+	/* flags */
+	bool app_closed;        /* tq_tcp_close: no more on_data */
+	bool fin_queued;        /* send FIN after the queued data */
+	bool fin_sent;
+	bool ack_now;           /* send an ACK at the end of input processing */
+	bool delack_pending;
+	bool want_writable;     /* tq_tcp_send returned -ENOBUFS */
+	bool connected_cb_done; /* on_connected was called (on_closed must follow) */
+	bool ts_ok, sack_ok, ws_ok;
+	bool in_recovery;       /* NewReno fast recovery */
+	bool rtt_timing;
+	bool from_cookie;
+	bool has_rcv_fin;       /* the peer's FIN arrived out of order at rcv_fin_seq */
+	uint32_t rcv_fin_seq;
+
+	/* send sequence space (RFC 9293) */
+	uint32_t iss;
+	uint32_t snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd;       /* peer's window, scaled */
+	uint32_t snd_wl1, snd_wl2;
+	uint32_t max_snd_wnd;
+	uint16_t snd_mss;       /* most payload per segment we send */
+	uint8_t snd_wscale;     /* shift for the peer's window */
+	uint8_t rcv_wscale;     /* shift for our window */
+
+	/* send queue: a singly linked list of mbuf segments (->next) from snd_una */
+	struct rte_mbuf *sq_head, *sq_tail;
+	uint32_t sq_off;        /* bytes of sq_head already acknowledged */
+	uint32_t sq_bytes;      /* unacknowledged + unsent bytes */
+
+	/* congestion control (NewReno, RFC 5681/6582) */
+	uint32_t cwnd, ssthresh;
+	uint32_t dupacks;
+	uint32_t recover;
+
+	/* RTT (RFC 6298), microseconds */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;
+	uint64_t rtt_start_tsc;
+	uint8_t backoff;        /* consecutive RTO expirations */
+	uint8_t probes;         /* keepalive probes without answer */
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent;
+	uint32_t last_ack_sent;
+
+	/* receive sequence space */
+	uint32_t irs;
+	uint32_t rcv_nxt;
+	uint32_t rcv_adv;       /* right edge of the window we advertised */
+	uint32_t rx_held;       /* bytes given to the application, not yet released */
+	uint32_t ooo_bytes;
+	uint16_t ooo_n;
+	struct tq_tcp_ooo_seg *ooo; /* ooo_max_segs entries, sorted by seq; owned */
+
+	uint32_t timers[TQ_TCP_T_COUNT]; /* wheel handles, 0 when not armed */
+	uint64_t last_rx_tsc;
+
+	struct tq_tcp_conn *next_free;
+};
+
+struct tq_tcp_listener {
+	uint16_t port;          /* host order */
+	const struct tq_tcp_app *app;
+	void *user;
+};
+
+#define TQ_TCP_MAX_LISTENERS 32
+
+/* One worker's TCP. Owned by the worker (allocated at boot by tq_tcp_worker_init). */
+struct tq_tcp_worker {
+	struct tq_tcp_conn *conns;   /* max_conns TCBs */
+	struct tq_tcp_conn *free;    /* free list */
+	struct tq_tcp_conn *reap;    /* closed this iteration; freed by tq_tcp_reap */
+	uint32_t nb_conns;           /* in use */
+	uint32_t half_open;          /* SYN_RECEIVED count (passive) */
+	struct rte_hash *table;      /* tq_tcp_key -> index in conns */
+	struct tq_timer_wheel wheel; /* 1 tick = 1 ms */
+	uint64_t tsc_per_tick;
+	uint64_t now_tick;
+	struct rte_mempool *clone_pool; /* indirect mbufs for zero-copy segments */
+	uint16_t next_ephemeral;
+	uint32_t cookie_secret[4];
+};
+
+/* Listeners: written by control at boot, read by workers after. */
+extern struct tq_tcp_listener tq_tcp_listeners[TQ_TCP_MAX_LISTENERS];
+extern unsigned int tq_tcp_nb_listeners;
+extern struct tq_tcp_conf tq_tcp_cfg; /* dp: ro, cp: wo at boot */
+
+/* tq_tcp.c */
+int tq_tcp_worker_init(struct tq_worker *w, int socket);
+void tq_tcp_worker_free(struct tq_worker *w);
+void tq_tcp_reap(struct tq_worker *w);
+struct tq_tcp_conn *tq_tcp_conn_alloc(struct tq_worker *w, const struct tq_tcp_key *key,
+				      uint16_t port);
+void tq_tcp_conn_free(struct tq_tcp_conn *c);
+struct tq_tcp_conn *tq_tcp_lookup(struct tq_worker *w, const struct tq_tcp_key *key);
+/* Enter CLOSED: stop timers, call on_closed(err) when the app knew the connection, free. */
+void tq_tcp_drop(struct tq_tcp_conn *c, int err);
+void tq_tcp_set_state(struct tq_tcp_conn *c, enum tq_tcp_state s);
+uint32_t tq_tcp_new_iss(struct tq_worker *w, const struct tq_tcp_key *key);
+unsigned int tq_tcp_owner(const struct tq_tcp_key *key, unsigned int nb_workers);
+const char *tq_tcp_state_name(unsigned int s);
+uint32_t tq_tcp_ts_now(struct tq_worker *w);
+int tq_tcp_find_listener(uint16_t port_host);
+
+/* tq_tcp_input.c */
+void tq_tcp_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m,
+		  const struct tq_ipv4_view *ip);
+/* A segment another worker handed over (TQ_MSG_TCP_SEGMENT): @m starts at its IPv4 header. */
+void tq_tcp_input_forwarded(struct tq_worker *w, uint16_t port, struct rte_mbuf *m);
+
+/* tq_tcp_output.c */
+#define TQ_TCP_SEND_ACK 0x1 /* send at least an ACK */
+void tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags);
+void tq_tcp_send_syn(struct tq_tcp_conn *c);
+void tq_tcp_send_ctl(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq);
+void tq_tcp_retransmit_first(struct tq_tcp_conn *c);
+void tq_tcp_send_rst_for(struct tq_worker *w, uint16_t port, const struct tq_ipv4_view *ip,
+			 const void *tcp_view, uint32_t payload_len);
+uint32_t tq_tcp_rcv_window(const struct tq_tcp_conn *c);
+void tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes);
+
+/* tq_tcp_timer.c */
+void tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t ms);
+void tq_tcp_timer_clear(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k);
+void tq_tcp_timers_clear(struct tq_tcp_conn *c);
+void tq_tcp_rexmt_arm(struct tq_tcp_conn *c);
+void tq_tcp_rtt_sample(struct tq_tcp_conn *c, uint32_t rtt_us);
+void tq_tcp_timers_run(struct tq_worker *w);
+
+/* tq_tcp_reass.c */
+/* Keep @m (payload @len bytes at @seq, beyond rcv_nxt) for later. Takes @m. */
+void tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_mbuf *m);
+/* Deliver what the out-of-order queue holds contiguous with rcv_nxt. */
+void tq_tcp_ooo_pull(struct tq_tcp_conn *c);
+void tq_tcp_ooo_purge(struct tq_tcp_conn *c);
+
+#endif
