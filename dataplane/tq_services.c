@@ -56,7 +56,8 @@ static void
 echo_writable(struct tq_tcp_conn *c)
 {
 	echo_flush(c);
-	/* the peer may have closed while we waited */
+	if (!tq_tcp_user(c) && tq_tcp_peer_closed(c)) /* it closed while we waited */
+		tq_tcp_close(c);
 }
 
 static void
@@ -108,16 +109,23 @@ chargen_fill(struct tq_tcp_conn *c)
 	struct rte_mempool *pool = tq_tcp_worker(c)->pool;
 	uintptr_t line = (uintptr_t)tq_tcp_user(c);
 
-	while (tq_tcp_send_space(c) >= 1024) {
+	for (;;) {
 		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 		uint16_t room;
 		char *p;
 
-		if (!m)
-			return; /* out of mbufs: on_writable will try again */
+		if (!m) { /* out of mbufs: try again when acknowledgements free some */
+			tq_tcp_want_writable(c);
+			break;
+		}
 		room = (uint16_t)(rte_pktmbuf_tailroom(m) / CHARGEN_LINE * CHARGEN_LINE);
 		if (room > 1480)
 			room = 1480 / CHARGEN_LINE * CHARGEN_LINE;
+		if (tq_tcp_send_space(c) < room) {
+			rte_pktmbuf_free(m);
+			tq_tcp_want_writable(c);
+			break;
+		}
 		p = rte_pktmbuf_append(m, room);
 		for (uint16_t off = 0; off < room; off += CHARGEN_LINE, line++) {
 			for (int i = 0; i < 72; i++)

@@ -194,12 +194,12 @@ next_event(const struct tq_timer_wheel *tw)
 
 	for (unsigned int level = 0; level < TQ_TIMER_LEVELS; level++) {
 		unsigned int shift = level * TQ_TIMER_SLOT_BITS;
+		unsigned int block = shift + TQ_TIMER_SLOT_BITS; /* this level spans 2^block */
 		unsigned int cur = (unsigned int)((now >> shift) & SLOT_MASK);
 		int s = next_slot(tw, level, cur + 1);
 
 		if (s >= 0)
-			return (now >> (shift + TQ_TIMER_SLOT_BITS) << (shift + TQ_TIMER_SLOT_BITS)) |
-			       ((uint64_t)s << shift);
+			return (now >> block << block) | ((uint64_t)s << shift);
 	}
 	if (list_empty(tw, HEAD_OVERFLOW))
 		return UINT64_MAX;

@@ -360,8 +360,30 @@ tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m)
 		c->sq_head = m;
 	c->sq_tail = last;
 	c->sq_bytes += len;
-	tq_tcp_output(c, 0);
+	if (!c->in_input) /* inside input processing the output at its end sends it */
+		tq_tcp_output(c, 0);
 	return 0;
+}
+
+void
+tq_tcp_want_writable(struct tq_tcp_conn *c)
+{
+	c->want_writable = true;
+}
+
+bool
+tq_tcp_peer_closed(const struct tq_tcp_conn *c)
+{
+	switch (c->state) {
+	case TQ_TCP_CLOSE_WAIT:
+	case TQ_TCP_LAST_ACK:
+	case TQ_TCP_CLOSING:
+	case TQ_TCP_TIME_WAIT:
+	case TQ_TCP_CLOSED:
+		return true;
+	default:
+		return false;
+	}
 }
 
 uint32_t

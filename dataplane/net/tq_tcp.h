@@ -8,6 +8,9 @@
  * from inside the stack: they may call tq_tcp_send/shutdown/close/abort on their own
  * connection.
  *
+ * Sending from inside a callback queues the data; the segments leave when the stack
+ * returns from the callback, so many small sends become full segments.
+ *
  * Zero copy: received payload reaches the application as mbuf chains (the received frames
  * with the headers stripped); data to send is handed over as mbuf chains, which the stack
  * segments by reference (header mbuf + indirect payload mbufs) and retransmits from the
@@ -95,6 +98,13 @@ int tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m);
 
 /* Bytes tq_tcp_send would take now. */
 uint32_t tq_tcp_send_space(const struct tq_tcp_conn *c);
+
+/* Call on_writable once the send queue has room again (for callers that checked
+ * tq_tcp_send_space instead of trying tq_tcp_send). */
+void tq_tcp_want_writable(struct tq_tcp_conn *c);
+
+/* True once the peer's FIN arrived (it will send nothing more). */
+bool tq_tcp_peer_closed(const struct tq_tcp_conn *c);
 
 /* The application no longer holds @bytes of what on_data gave it: the window reopens. */
 void tq_tcp_rx_release(struct tq_tcp_conn *c, uint32_t bytes);

@@ -264,9 +264,9 @@ syn_sent(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_view *v)
 	tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
 	established(c);
 	c->w->ctr[TQ_CTR_tcp_active_opens]++;
-	tq_tcp_output(c, TQ_TCP_SEND_ACK);
 	c->connected_cb_done = false; /* tell_connected sets it again */
-	tell_connected(c);
+	if (tell_connected(c))
+		tq_tcp_output(c, TQ_TCP_SEND_ACK); /* the ACK, with what on_connected queued */
 }
 
 /* Is a segment of @len sequence numbers at @seq acceptable (RFC 9293 table)? */
@@ -603,7 +603,9 @@ tq_tcp_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struc
 		no_conn(w, port, m, ip, &key, &v);
 		return;
 	}
+	c->in_input = true;
 	segment_arrives(c, m, &v);
+	c->in_input = false;
 }
 
 void

@@ -82,6 +82,7 @@ struct tq_tcp_conn {
 	bool in_recovery;       /* NewReno fast recovery */
 	bool rtt_timing;
 	bool from_cookie;
+	bool in_input;          /* inside segment_arrives: tq_tcp_send defers output */
 	bool has_rcv_fin;       /* the peer's FIN arrived out of order at rcv_fin_seq */
 	uint32_t rcv_fin_seq;
 
