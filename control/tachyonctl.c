@@ -273,6 +273,53 @@ cmd_ping(struct ctl *c, const char *ip, int count)
 	return got == (uint64_t)count ? 0 : 1;
 }
 
+/* nsim PORT rx|tx [key=value ...]: show, or change then show, a port's simulator. */
+static int
+cmd_nsim(struct ctl *c, int argc, char **argv)
+{
+	const struct tq_json *v, *error, *applied;
+	char cmd[1024];
+	char *raw = NULL;
+	struct tq_json *r;
+	int len, rc = 0;
+
+	len = snprintf(cmd, sizeof(cmd), "/tachyon/nsim,%s,%s", argv[0], argv[1]);
+	for (int i = 2; i < argc && len > 0 && (size_t)len < sizeof(cmd); i++)
+		len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, ",%s", argv[i]);
+	if (len < 0 || (size_t)len >= sizeof(cmd)) {
+		fprintf(stderr, "tachyonctl: nsim: too many settings\n");
+		return 2;
+	}
+	r = ctl_query(c, cmd, &raw);
+	if (!r)
+		return 1;
+	v = value_of(r);
+	error = tq_json_get(v, "error");
+	applied = tq_json_get(v, "applied");
+	if (c->json) {
+		printf("%s\n", raw);
+	} else if (!error || applied) {
+		printf("nsim port %s %s\n", argv[0], argv[1]);
+		for (const struct tq_json *f = v->child; f; f = f->next)
+			if (f != error)
+				printf("  %-12s %s\n", f->key, f->text ? f->text : "");
+	}
+	if (error) {
+		fprintf(stderr, "tachyonctl: nsim: %s\n", error->text ? error->text : "error");
+		rc = 1;
+	}
+	/* "N/M workers": not all took the change in time */
+	if (applied && applied->text) {
+		unsigned int n = 0, m = 0;
+
+		if (sscanf(applied->text, "%u/%u", &n, &m) != 2 || n != m)
+			rc = 1;
+	}
+	free(raw);
+	tq_json_free(r);
+	return rc;
+}
+
 static void
 usage(void)
 {
@@ -283,6 +330,10 @@ usage(void)
 	       "  arp              neighbour caches of every worker\n"
 	       "  info             version, workers, uptime\n"
 	       "  ping IP [COUNT]  make tachyond send ICMP echo requests and count replies\n"
+	       "  nsim PORT rx|tx [KEY=VALUE ...]\n"
+	       "                   show or change the network simulator of a port's direction\n"
+	       "                   (drop duplicate reorder corrupt delay_us jitter_us\n"
+	       "                   rate_mbps seed queue; see README.md)\n"
 	       "  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n");
 }
 
@@ -336,6 +387,8 @@ main(int argc, char **argv)
 		rc = cmd_raw(&c, "/tachyon/info");
 	else if (strcmp(cmd, "ping") == 0 && optind + 1 < argc)
 		rc = cmd_ping(&c, argv[optind + 1], optind + 2 < argc ? atoi(argv[optind + 2]) : 3);
+	else if (strcmp(cmd, "nsim") == 0 && optind + 2 < argc)
+		rc = cmd_nsim(&c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(cmd, "raw") == 0 && optind + 1 < argc)
 		rc = cmd_raw(&c, argv[optind + 1]);
 	else {

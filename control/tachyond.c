@@ -19,6 +19,7 @@
 #include "dataplane/net/tq_tcp_var.h"
 #include "dataplane/tq_worker.h"
 #include "tq_config.h"
+#include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
 
 static volatile sig_atomic_t quit_signal;
@@ -172,6 +173,7 @@ main(int argc, char **argv)
 	tq_dp.stop = true;
 	rte_eal_mp_wait_lcore();
 	tq_telemetry_close();
+	tq_nsim_ctl_close(); /* before the workers it reads are destroyed */
 out_ports:
 	tq_port_close_all();
 out_workers:

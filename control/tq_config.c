@@ -130,8 +130,24 @@ tq_config_set(struct tq_config *c, const char *section, const char *key, const c
 	      char *err, size_t errlen)
 {
 	unsigned int port;
+	enum tq_nsim_dir dir;
 	char tail;
+	int ret;
 
+	ret = tq_nsim_parse_section(section, TQ_MAX_PORTS, &port, &dir);
+	if (ret == -EINVAL) {
+		snprintf(err, errlen, "bad section [%s]: nsim.portN.rx or nsim.portN.tx, N < %d",
+			 section, TQ_MAX_PORTS);
+		return -EINVAL;
+	}
+	if (ret == 0) {
+		ret = tq_nsim_conf_set(&c->dp.nsim[port][dir], key, value);
+		if (ret == -ENOENT)
+			snprintf(err, errlen, "unknown setting %s.%s", section, key);
+		else if (ret)
+			snprintf(err, errlen, "bad value for %s.%s: '%s'", section, key, value);
+		return ret ? -EINVAL : 0;
+	}
 	if (sscanf(section, "port%u%c", &port, &tail) == 1) {
 		if (port >= TQ_MAX_PORTS) {
 			snprintf(err, errlen, "port%u: at most %d ports", port, TQ_MAX_PORTS);
@@ -281,8 +297,10 @@ tq_config_parse_args(struct tq_config *c, int argc, char **argv, char *err, size
 						    value, err, errlen);
 			break;
 		case 's':
-			dot = strchr(optarg, '.');
-			eq = dot ? strchr(dot, '=') : NULL;
+			/* The key follows the last dot before '=': sections may hold dots
+			 * (nsim.port0.rx.drop=0.01), values too (port0.ipv4=198.18.0.2/24). */
+			eq = strchr(optarg, '=');
+			dot = eq ? memrchr(optarg, '.', (size_t)(eq - optarg)) : NULL;
 			if (!dot || !eq || (size_t)(dot - optarg) >= sizeof(section) ||
 			    (size_t)(eq - dot - 1) >= sizeof(key)) {
 				snprintf(err, errlen, "expected SECTION.KEY=VALUE, got '%s'", optarg);

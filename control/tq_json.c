@@ -56,8 +56,10 @@ parse_string(struct parser *ps)
 			ps->pos++;
 		ps->pos++;
 	}
-	if (ps->pos >= ps->len)
+	if (ps->pos >= ps->len) {
+		ps->pos = ps->len; /* a trailing backslash stepped past the end */
 		return NULL;
+	}
 	out = malloc(ps->pos - start + 1);
 	if (!out)
 		return NULL;

@@ -11,6 +11,7 @@
 
 #include "dataplane/net/tq_ipv4.h"
 #include "dataplane/tq_worker.h"
+#include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
 
 static const struct tq_config *tel_cfg;
@@ -208,6 +209,14 @@ tel_ping_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* /tachyon/nsim,PORT,rx|tx[,key=value...]: see tq_nsim_ctl.h. */
+static int
+tel_nsim_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	return tq_nsim_ctl_command(params, d);
+}
+
 #define TEL_LOCKED(fn)                                                                             \
 	static int tel_##fn(const char *cmd, const char *params, struct rte_tel_data *d)           \
 	{                                                                                          \
@@ -226,6 +235,7 @@ TEL_LOCKED(counters)
 TEL_LOCKED(ports)
 TEL_LOCKED(arp)
 TEL_LOCKED(ping)
+TEL_LOCKED(nsim)
 
 int
 tq_telemetry_register(const struct tq_config *cfg)
@@ -234,6 +244,7 @@ tq_telemetry_register(const struct tq_config *cfg)
 
 	tel_cfg = cfg;
 	tel_start_tsc = rte_rdtsc();
+	tq_nsim_ctl_init(&cfg->dp);
 	rc |= rte_telemetry_register_cmd("/tachyon/info", tel_info,
 					 "tachyond version, workers, ports, idle mode, uptime");
 	rc |= rte_telemetry_register_cmd("/tachyon/stats", tel_stats,
@@ -246,6 +257,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Neighbour cache of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/ping", tel_ping,
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
+	rc |= rte_telemetry_register_cmd("/tachyon/nsim", tel_nsim,
+					 "Network simulator. Parameters: port,rx|tx[,key=value...]");
 	return rc ? -EINVAL : 0;
 }
 

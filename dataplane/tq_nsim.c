@@ -7,6 +7,7 @@
 #include <rte_cycles.h>
 #include <rte_debug.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_malloc.h>
 
 #include "dataplane/net/tq_net.h"
@@ -425,6 +426,27 @@ nsim_writable(const struct rte_mbuf *m)
 	return true;
 }
 
+/*
+ * A TX frame whose IPv4 header checksum the port would fill: fill it now, so that the
+ * receiver catches a flipped bit as on a real wire instead of the port covering it with a
+ * fresh checksum. (L4 checksum offloads, which nothing requests today, are left alone.)
+ */
+static void
+nsim_tx_csum_now(struct rte_mbuf *m)
+{
+	struct rte_ipv4_hdr *ip;
+
+	if (!(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) ||
+	    rte_pktmbuf_data_len(m) < m->l2_len + sizeof(*ip))
+		return;
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, m->l2_len);
+	if (rte_pktmbuf_data_len(m) < m->l2_len + rte_ipv4_hdr_len(ip))
+		return;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	m->ol_flags &= ~RTE_MBUF_F_TX_IP_CKSUM;
+}
+
 /* Flip one random bit beyond the Ethernet header. Returns the frame to go on with. */
 static struct rte_mbuf *
 nsim_corrupt(struct tq_nsim *ns, struct rte_mbuf *m, uint64_t *ctr)
@@ -445,6 +467,7 @@ nsim_corrupt(struct tq_nsim *ns, struct rte_mbuf *m, uint64_t *ctr)
 		rte_pktmbuf_free(m);
 		m = c;
 	}
+	nsim_tx_csum_now(m);
 	off = RTE_ETHER_HDR_LEN + (uint32_t)nsim_uniform(ns, len - RTE_ETHER_HDR_LEN);
 	bit = (unsigned int)(nsim_rand(ns) & 7);
 	for (seg = m; off >= seg->data_len; seg = seg->next)

@@ -128,7 +128,10 @@ insert_timer(struct tq_timer_wheel *tw, uint32_t id)
 		tw->overflow_min = e;
 }
 
-/* Re-insert every timer of wheel slot (or overflow) @head by its deadline. */
+/*
+ * Re-insert every timer of wheel slot (or overflow) @head by its deadline: due ones go to
+ * the tail of the ready list, the rest (cascading, or extended lazily) further on.
+ */
 static void
 cascade(struct tq_timer_wheel *tw, unsigned int head)
 {
@@ -160,12 +163,13 @@ next_slot(const struct tq_timer_wheel *tw, unsigned int level, unsigned int from
 	return -1;
 }
 
-/* Time has just become @t: cascade what starts at @t, then queue what expires at @t. */
+/*
+ * Time has just become @t: cascade what starts at @t, then queue what expires at @t. Only
+ * timers due at @t reach the ready list here, which keeps it in deadline order.
+ */
 static void
 arrive(struct tq_timer_wheel *tw, uint64_t t)
 {
-	unsigned int slot0 = (unsigned int)(t & SLOT_MASK);
-
 	if ((t & ((1ull << TQ_TIMER_WHEEL_BITS) - 1)) == 0 && !list_empty(tw, HEAD_OVERFLOW)) {
 		tw->overflow_min = UINT64_MAX;
 		cascade(tw, HEAD_OVERFLOW);
@@ -176,8 +180,7 @@ arrive(struct tq_timer_wheel *tw, uint64_t t)
 		if ((t & ((1ull << shift) - 1)) == 0)
 			cascade(tw, level * TQ_TIMER_SLOTS + ((t >> shift) & SLOT_MASK));
 	}
-	clear_occupied(tw, slot0);
-	splice(tw, HEAD_READY, slot0, false);
+	cascade(tw, (unsigned int)(t & SLOT_MASK));
 }
 
 /*
@@ -359,9 +362,13 @@ tq_timer_extend(struct tq_timer_wheel *tw, uint32_t handle, uint64_t delay_ticks
 	if (!id)
 		return -ENOENT;
 	e = deadline(tw, delay_ticks);
-	if (e < tw->nodes[id].expiry)
+	/*
+	 * An expired timer waits on the ready list in deadline order: move it for real. One
+	 * in the wheel keeps its slot, which comes up before the new deadline; it is
+	 * re-inserted then.
+	 */
+	if (e < tw->nodes[id].expiry || tw->nodes[id].expiry <= tw->now)
 		return tq_timer_update(tw, handle, delay_ticks);
-	/* its slot comes up no later than the new deadline; it is re-inserted then */
 	tw->nodes[id].expiry = e;
 	return 0;
 }
@@ -411,11 +418,8 @@ tq_timer_advance(struct tq_timer_wheel *tw, uint64_t now_ticks, tq_timer_fn fn, 
 		uint64_t user = t->user;
 		uint32_t handle = make_handle(tw, id);
 
+		/* ready timers are due: extend() moves them for real, not lazily */
 		unlink_timer(tw, id);
-		if (t->expiry > tw->now) { /* extended lazily since it was placed */
-			insert_timer(tw, id);
-			continue;
-		}
 		free_timer(tw, id);
 		fn(ctx, user, handle);
 		fired++;

@@ -113,7 +113,8 @@ int tq_timer_update(struct tq_timer_wheel *tw, uint32_t handle, uint64_t delay_t
  * Lazy re-arm for timers that are pushed back far more often than they fire (keepalive,
  * idle timeouts; nginx's habit): when the new deadline is not earlier than the current
  * one, only the deadline is stored and the timer is moved when its old slot comes up.
- * An earlier deadline falls back to tq_timer_update(). Returns 0 or -ENOENT.
+ * An earlier deadline, or a timer already expired and waiting for delivery, falls back to
+ * tq_timer_update(). Returns 0 or -ENOENT.
  */
 int tq_timer_extend(struct tq_timer_wheel *tw, uint32_t handle, uint64_t delay_ticks);
 

@@ -70,6 +70,15 @@ tq_worker_create(uint16_t id, unsigned int lcore, struct rte_mempool *pool,
 		errno = -ret;
 		return NULL;
 	}
+	ret = tq_nsim_worker_init(w, conf->nsim, TQ_MAX_PORTS);
+	if (ret) {
+		tq_tcp_worker_free(w);
+		tq_arp_cache_free(&w->arp);
+		rte_ring_free(w->inbound);
+		rte_free(w);
+		errno = -ret;
+		return NULL;
+	}
 	w->now = rte_rdtsc();
 	w->next_tick = w->now + hz / 10;
 	return w;
@@ -84,18 +93,48 @@ tq_worker_destroy(struct tq_worker *w)
 		rte_pktmbuf_free_bulk(w->txq[p].pkts, w->txq[p].n);
 		w->txq[p].n = 0;
 	}
-	/* Segments handed over by other workers are the only ring messages that own memory. */
+	/* Segments handed over by other workers and network simulator instances posted by
+	 * control are the only ring messages that own memory. */
 	{
 		struct tq_ring_msg msg;
 
 		while (rte_ring_sc_dequeue_elem(w->inbound, &msg, sizeof(msg)) == 0)
 			if (msg.type == TQ_MSG_TCP_SEGMENT)
 				rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)msg.b);
+			else if (msg.type == TQ_MSG_NSIM)
+				tq_nsim_free((struct tq_nsim *)(uintptr_t)msg.b);
 	}
+	tq_nsim_worker_fini(w);
 	rte_ring_free(w->inbound);
 	tq_tcp_worker_free(w);
 	tq_arp_cache_free(&w->arp);
 	rte_free(w);
+}
+
+uint16_t
+tq_worker_tx_burst(struct tq_worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct tq_port_stats *ps = &w->port_stats[port];
+	uint64_t bytes = 0;
+	uint16_t sent;
+
+	if (n == 0)
+		return 0;
+	for (uint16_t i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	sent = rte_eth_tx_burst(port, w->id, pkts, n);
+	if (unlikely(sent < n)) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= rte_pktmbuf_pkt_len(pkts[i]);
+		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+		ps->tx_dropped += n - sent;
+		w->ctr[TQ_CTR_tx_ring_full] += n - sent;
+	}
+	ps->tx_packets += sent;
+	ps->tx_bytes += bytes;
+	w->ctr[TQ_CTR_tx_packets] += sent; /* the worker totals, like rx_packets/rx_bytes */
+	w->ctr[TQ_CTR_tx_bytes] += bytes;
+	return sent;
 }
 
 void
@@ -103,22 +142,13 @@ tq_worker_flush(struct tq_worker *w)
 {
 	for (uint16_t p = 0; p < tq_nb_ports; p++) {
 		struct tq_txq *q = &w->txq[p];
-		struct tq_port_stats *ps = &w->port_stats[p];
-		uint16_t sent;
 
 		if (q->n == 0)
 			continue;
-		for (uint16_t i = 0; i < q->n; i++)
-			ps->tx_bytes += rte_pktmbuf_pkt_len(q->pkts[i]);
-		sent = rte_eth_tx_burst(p, w->id, q->pkts, q->n);
-		if (unlikely(sent < q->n)) {
-			for (uint16_t i = sent; i < q->n; i++)
-				ps->tx_bytes -= rte_pktmbuf_pkt_len(q->pkts[i]);
-			rte_pktmbuf_free_bulk(&q->pkts[sent], q->n - sent);
-			ps->tx_dropped += q->n - sent;
-			w->ctr[TQ_CTR_tx_ring_full] += q->n - sent;
-		}
-		ps->tx_packets += sent;
+		if (unlikely(w->nsim[TQ_NSIM_TX][p] != NULL))
+			tq_nsim_worker_tx(w, p, q->pkts, q->n); /* sends what passes now */
+		else
+			tq_worker_tx_burst(w, p, q->pkts, q->n);
 		q->n = 0;
 	}
 }
@@ -161,6 +191,9 @@ tq_worker_drain_inbound(struct tq_worker *w)
 		case TQ_MSG_TCP_SEGMENT:
 			tq_tcp_input_forwarded(w, (uint16_t)m->a, (struct rte_mbuf *)(uintptr_t)m->b);
 			break;
+		case TQ_MSG_NSIM:
+			tq_nsim_worker_apply(w, m);
+			break;
 		default:
 			w->ctr[TQ_CTR_ring_bad_msg]++;
 			continue;
@@ -186,10 +219,15 @@ tq_worker_poll_once(struct tq_worker *w)
 	for (uint16_t p = 0; p < tq_nb_ports; p++) {
 		uint16_t n = rte_eth_rx_burst(p, w->id, pkts, w->burst);
 
-		for (uint16_t i = 0; i < n; i++)
-			tq_net_input(w, p, pkts[i]);
+		if (unlikely(w->nsim[TQ_NSIM_RX][p] != NULL))
+			tq_nsim_worker_rx(w, p, pkts, n); /* delivers what passes now */
+		else
+			for (uint16_t i = 0; i < n; i++)
+				tq_net_input(w, p, pkts[i]);
 		work += n;
 	}
+	if (unlikely(w->nsim_active))
+		work += tq_nsim_worker_poll(w); /* delayed frames that came due */
 	work += tq_worker_drain_inbound(w);
 	tq_tcp_timers_run(w);
 	if (unlikely(w->now >= w->next_tick)) {

@@ -17,6 +17,7 @@
 #include "dataplane/net/tq_tcp.h"
 #include "dataplane/tq_services.h"
 #include "dataplane/tq_counters.h"
+#include "dataplane/tq_nsim.h"
 #include "dataplane/tq_port.h"
 
 #define TQ_MAX_WORKERS 32
@@ -43,6 +44,7 @@ struct tq_dp_conf {
 	uint32_t arp_retry_ms;
 	uint8_t arp_retries;
 	struct tq_port_conf ports[TQ_MAX_PORTS];
+	struct tq_nsim_conf nsim[TQ_MAX_PORTS][TQ_NSIM_DIRS]; /* [nsim.portN.rx|tx] */
 };
 
 /* What travels on a worker's inbound ring (16 bytes, copied by value). */
@@ -51,6 +53,7 @@ enum tq_ring_msg_type {
 	TQ_MSG_GARP,          /* a: port: send a gratuitous ARP for its address */
 	TQ_MSG_PING,          /* a: ip (network order), b: seq: send an ICMP echo request */
 	TQ_MSG_TCP_SEGMENT,   /* a: port, b: struct rte_mbuf * at its IPv4 header (owned) */
+	TQ_MSG_NSIM,          /* a: port | dir << 16, b: struct tq_nsim * (owned; tq_nsim_post) */
 };
 
 struct tq_ring_msg {
@@ -80,6 +83,9 @@ struct tq_worker {
 	struct rte_ring *inbound;   /* MP/SC: from other workers and control; owned */
 	struct rte_mempool *pool;   /* mbufs on this worker's socket; shared, not owned */
 	uint16_t ip_id;             /* IPv4 identification for packets we originate */
+	uint16_t nsim_active;       /* instances in nsim[][]: 0 = no release pass */
+	/* network simulator per direction and port, NULL = off; owned (tq_nsim.h) */
+	struct tq_nsim *nsim[TQ_NSIM_DIRS][TQ_MAX_PORTS];
 	struct tq_txq txq[TQ_MAX_PORTS];
 
 	/* idle control */
@@ -92,6 +98,7 @@ struct tq_worker {
 	/* written by this worker only, read by anyone (plain, summed by readers) */
 	uint64_t ctr[TQ_CTR__COUNT] __rte_cache_aligned;
 	struct tq_port_stats port_stats[TQ_MAX_PORTS];
+	uint64_t nsim_acked; /* dp: wo (release), cp: ro (acquire): TQ_MSG_NSIM handled */
 
 	struct tq_arp_cache arp __rte_cache_aligned;
 	struct tq_tcp_worker *tcp; /* this worker's TCP (TCBs, table, timers); owned */
@@ -130,6 +137,11 @@ static inline void tq_worker_tx(struct tq_worker *w, uint16_t port, struct rte_m
 
 /* Send every queued frame. Worker only. */
 void tq_worker_flush(struct tq_worker *w);
+
+/* Send @n frames on @port now, past the TX queue and the network simulator; what the
+ * port does not take is freed and counted. Returns how many it took. Worker only. */
+uint16_t tq_worker_tx_burst(struct tq_worker *w, uint16_t port, struct rte_mbuf **pkts,
+			    uint16_t n);
 
 /*
  * Post @msg to worker @dst's inbound ring. Any thread. Returns 0, or -ENOBUFS when the

@@ -7,10 +7,20 @@
 
 #include "tq_arp_cache.h"
 
+/*
+ * Mix all 32 bits (murmur3's finalizer) before masking: addresses are in network order, so
+ * the hosts of one subnet differ only in the high bits of @ip, which a multiply alone never
+ * carries down into the low bits the mask keeps.
+ */
 static uint32_t
 slot_of(const struct tq_arp_cache *c, uint32_t ip)
 {
-	return (uint32_t)((ip * 2654435761u) >> 7) & c->mask;
+	ip ^= ip >> 16;
+	ip *= 0x85ebca6bu;
+	ip ^= ip >> 13;
+	ip *= 0xc2b2ae35u;
+	ip ^= ip >> 16;
+	return ip & c->mask;
 }
 
 int
@@ -21,7 +31,8 @@ tq_arp_cache_init(struct tq_arp_cache *c, uint32_t entries, int socket, uint64_t
 
 	if (entries == 0 || entries > (1u << 24))
 		return -EINVAL;
-	n = rte_align32pow2(entries + entries / 3 + 1);
+	/* at least 4 slots: with 2, the 3/4 limit below would round down to 0 entries */
+	n = rte_align32pow2(RTE_MAX(entries + entries / 3 + 1, 4u));
 	memset(c, 0, sizeof(*c));
 	c->slots = rte_zmalloc_socket("tq_arp_cache", n * sizeof(*c->slots), RTE_CACHE_LINE_SIZE,
 				      socket);

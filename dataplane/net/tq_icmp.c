@@ -29,6 +29,10 @@ tq_icmp_echo_to_reply(uint8_t *p)
 	memcpy(&new, p, 2);
 	memcpy(&csum, p + 2, 2);
 	csum = tq_csum_update16(csum, old, new);
+	/* RFC 1624 eqn. 3 gives +0 when the message sums to zero; for an all-zero reply (id,
+	 * seq and data all 0) +0 fails the receiver's check, while -0 passes for any message. */
+	if (csum == 0)
+		csum = 0xffff;
 	memcpy(p + 2, &csum, 2);
 }
 

@@ -180,7 +180,8 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 			c->in_recovery = false;
 			c->dupacks = 0;
 		} else { /* partial ACK (RFC 6582 3.2): next hole, deflate */
-			tq_tcp_retransmit_first(c);
+			if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
+				tq_tcp_retransmit_first(c);
 			c->cwnd = c->cwnd > acked ? c->cwnd - acked : 0;
 			c->cwnd += c->snd_mss;
 		}
@@ -214,7 +215,9 @@ dup_ack(struct tq_tcp_conn *c)
 		c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
 		c->recover = c->snd_max;
 		c->in_recovery = true;
-		tq_tcp_retransmit_first(c);
+		c->rexmt_high = c->snd_una;
+		if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
+			tq_tcp_retransmit_first(c);
 		c->cwnd = c->ssthresh + 3u * c->snd_mss;
 		tq_tcp_rexmt_arm(c);
 	} else if (c->in_recovery) {
@@ -448,10 +451,34 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 		free_m(m);
 		return;
 	} else if (tq_seq_gt(v->ack, c->snd_una)) {
+		if (c->sack_ok)
+			tq_tcp_sack_update(c, &v->opts);
 		fin_acked = new_ack(c, v);
 	} else if (v->ack == c->snd_una && len == 0 && !(fl & TQ_TCP_FIN) &&
 		   ((uint32_t)v->window << c->snd_wscale) == c->snd_wnd && c->snd_max != c->snd_una) {
+		if (c->sack_ok)
+			tq_tcp_sack_update(c, &v->opts);
 		dup_ack(c);
+	} else if (c->sack_ok && (v->opts.present & TQ_TCP_OPT_SACK)) {
+		tq_tcp_sack_update(c, &v->opts); /* e.g. an ACK carrying data */
+	}
+	/* RFC 6675: three segments' worth SACKed above a hole means loss, dup ACKs or not
+	 * (the peer's ACKs ride on its data in request/response traffic) */
+	if (c->sack_ok && c->state != TQ_TCP_CLOSED && c->sb_n) {
+		if (!c->in_recovery && tq_seq_ge(c->snd_una, c->recover) &&
+		    tq_tcp_sacked_bytes(c) >= 3u * c->snd_mss) {
+			uint32_t flight = c->snd_max - c->snd_una;
+
+			c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
+			c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
+			c->cwnd = c->ssthresh;
+			c->recover = c->snd_max;
+			c->in_recovery = true;
+			c->rexmt_high = c->snd_una;
+			tq_tcp_rexmt_arm(c);
+		}
+		if (c->in_recovery)
+			tq_tcp_sack_retransmit(c, 2);
 	}
 	if (c->state == TQ_TCP_CLOSED) {
 		free_m(m);

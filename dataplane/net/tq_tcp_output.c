@@ -346,6 +346,94 @@ tq_tcp_retransmit_first(struct tq_tcp_conn *c)
 }
 
 void
+tq_tcp_sack_update(struct tq_tcp_conn *c, const struct tq_tcp_opts *o)
+{
+	struct tq_tcp_sack_block *sb = c->sb;
+	unsigned int n = c->sb_n;
+
+	for (unsigned int i = 0; o && i < o->sack_count; i++) {
+		struct tq_tcp_sack_block b = o->sack[i];
+		unsigned int j;
+
+		/* ignore blocks that are stale, empty or beyond what we sent (RFC 6675 5.1) */
+		if (!tq_seq_lt(b.start, b.end) || tq_seq_le(b.end, c->snd_una) ||
+		    tq_seq_gt(b.end, c->snd_max))
+			continue;
+		if (tq_seq_lt(b.start, c->snd_una))
+			b.start = c->snd_una;
+		/* insert sorted, then merge overlapping or touching neighbours */
+		for (j = 0; j < n && tq_seq_lt(sb[j].start, b.start); j++)
+			;
+		if (n == TQ_TCP_SB_MAX) { /* full: forget the highest block */
+			if (j == n)
+				continue;
+			n--;
+		}
+		memmove(&sb[j + 1], &sb[j], (n - j) * sizeof(*sb));
+		sb[j] = b;
+		n++;
+	}
+	/* prune below snd_una and merge */
+	{
+		unsigned int w = 0;
+
+		for (unsigned int r = 0; r < n; r++) {
+			struct tq_tcp_sack_block b = sb[r];
+
+			if (tq_seq_le(b.end, c->snd_una))
+				continue;
+			if (tq_seq_lt(b.start, c->snd_una))
+				b.start = c->snd_una;
+			if (w && tq_seq_le(b.start, sb[w - 1].end)) {
+				if (tq_seq_gt(b.end, sb[w - 1].end))
+					sb[w - 1].end = b.end;
+				continue;
+			}
+			sb[w++] = b;
+		}
+		c->sb_n = (uint8_t)w;
+	}
+}
+
+uint32_t
+tq_tcp_sacked_bytes(const struct tq_tcp_conn *c)
+{
+	uint32_t n = 0;
+
+	for (unsigned int i = 0; i < c->sb_n; i++)
+		n += c->sb[i].end - c->sb[i].start;
+	return n;
+}
+
+unsigned int
+tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs)
+{
+	unsigned int sent = 0;
+	uint32_t seq = tq_seq_max(c->rexmt_high, c->snd_una);
+
+	/* holes lie below the highest SACKed byte; each is sent once per recovery */
+	for (unsigned int i = 0; i < c->sb_n && sent < max_segs; i++) {
+		while (tq_seq_lt(seq, c->sb[i].start) && sent < max_segs) {
+			uint32_t len = RTE_MIN(c->sb[i].start - seq, (uint32_t)c->snd_mss);
+
+			len = RTE_MIN(len, c->sq_bytes - (seq - c->snd_una));
+			if (len == 0 ||
+			    send_segment(c, TQ_TCP_ACK, seq, seq - c->snd_una, len))
+				return sent;
+			c->w->ctr[TQ_CTR_tcp_retransmits]++;
+			seq += len;
+			sent++;
+		}
+		if (tq_seq_lt(seq, c->sb[i].end))
+			seq = c->sb[i].end;
+	}
+	c->rexmt_high = seq;
+	if (sent)
+		c->rtt_timing = false; /* Karn */
+	return sent;
+}
+
+void
 tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes)
 {
 	uint32_t skip;

@@ -119,6 +119,7 @@ rexmt_expired(struct tq_tcp_conn *c)
 	c->dupacks = 0;
 	c->recover = c->snd_max;
 	c->rtt_timing = false;
+	c->sb_n = 0; /* RFC 6675 5.1: after a timeout, trust nothing the peer SACKed */
 	c->snd_nxt = c->snd_una;
 	tq_tcp_rexmt_arm(c);
 	tq_tcp_output(c, 0);

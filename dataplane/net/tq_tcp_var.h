@@ -101,6 +101,12 @@ struct tq_tcp_conn {
 	uint32_t sq_off;        /* bytes of sq_head already acknowledged */
 	uint32_t sq_bytes;      /* unacknowledged + unsent bytes */
 
+	/* SACK scoreboard (RFC 6675): what the peer holds above snd_una, merged, sorted */
+#define TQ_TCP_SB_MAX 8
+	struct tq_tcp_sack_block sb[TQ_TCP_SB_MAX];
+	uint8_t sb_n;
+	uint32_t rexmt_high;    /* in recovery: holes below this were retransmitted */
+
 	/* congestion control (NewReno, RFC 5681/6582) */
 	uint32_t cwnd, ssthresh;
 	uint32_t dupacks;
@@ -190,6 +196,11 @@ void tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags);
 void tq_tcp_send_syn(struct tq_tcp_conn *c);
 void tq_tcp_send_ctl(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq);
 void tq_tcp_retransmit_first(struct tq_tcp_conn *c);
+/* In SACK recovery: retransmit up to @max_segs holes the scoreboard shows. Returns count. */
+unsigned int tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs);
+/* Merge the peer's SACK blocks into the scoreboard; drop what snd_una passed. */
+void tq_tcp_sack_update(struct tq_tcp_conn *c, const struct tq_tcp_opts *o);
+uint32_t tq_tcp_sacked_bytes(const struct tq_tcp_conn *c);
 void tq_tcp_send_rst_for(struct tq_worker *w, uint16_t port, const struct tq_ipv4_view *ip,
 			 const void *tcp_view, uint32_t payload_len);
 uint32_t tq_tcp_rcv_window(const struct tq_tcp_conn *c);

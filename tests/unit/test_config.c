@@ -114,6 +114,51 @@ test_args_errors(void)
 	CU_ASSERT(tq_config_parse_args(&c, 2, a4, err, sizeof(err)) < 0);
 }
 
+/* [nsim.portN.rx|tx] sections, and --set splitting at the last dot before '='. */
+static void
+test_nsim_sections_and_dotted_set(void)
+{
+	struct tq_config c;
+	const char *path = write_ini("[nsim.port1.tx]\ndelay_us = 50000\njitter_us = 5000\n"
+				     "rate_mbps = 2.5\nqueue = 64\n");
+	char *argv[] = {"tachyond", "--set", "nsim.port0.rx.drop=0.01", "--set",
+			"nsim.port0.rx.seed=7", "--set", "port0.ipv4=198.18.0.2/24", NULL};
+	const char *bad[] = {
+		"[nsim.port0.rx]\ndrop = 1.5\n",  "[nsim.port0.rx]\ncolour = 1\n",
+		"[nsim.port9.rx]\ndrop = 0.1\n",  "[nsim.port0.up]\ndrop = 0.1\n",
+		"[nsim.port0]\ndrop = 0.1\n",
+	};
+	char *a1[] = {"tachyond", "--set", "nsim.port0.rx.drop", NULL};
+	char *a2[] = {"tachyond", "--set", "nsim.port0.rx.drop=x", NULL};
+
+	tq_config_defaults(&c);
+	CU_ASSERT_FALSE(tq_nsim_conf_enabled(&c.dp.nsim[0][TQ_NSIM_RX]));
+	CU_ASSERT_EQUAL_FATAL(tq_config_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.dp.nsim[1][TQ_NSIM_TX].delay_us, 50000);
+	CU_ASSERT_EQUAL(c.dp.nsim[1][TQ_NSIM_TX].jitter_us, 5000);
+	CU_ASSERT_DOUBLE_EQUAL(c.dp.nsim[1][TQ_NSIM_TX].rate_mbps, 2.5, 1e-9);
+	CU_ASSERT_EQUAL(c.dp.nsim[1][TQ_NSIM_TX].queue, 64);
+	CU_ASSERT_FALSE(tq_nsim_conf_enabled(&c.dp.nsim[1][TQ_NSIM_RX]));
+	unlink(path);
+
+	CU_ASSERT_EQUAL_FATAL(tq_config_parse_args(&c, 7, argv, err, sizeof(err)), 0);
+	CU_ASSERT_DOUBLE_EQUAL(c.dp.nsim[0][TQ_NSIM_RX].drop, 0.01, 1e-12);
+	CU_ASSERT_EQUAL(c.dp.nsim[0][TQ_NSIM_RX].seed, 7);
+	CU_ASSERT_EQUAL(c.dp.ports[0].ipv4, inet_addr("198.18.0.2")); /* dots in the value */
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path = write_ini(bad[i]);
+		tq_config_defaults(&c);
+		err[0] = '\0';
+		CU_ASSERT(tq_config_load(&c, path, err, sizeof(err)) < 0);
+		CU_ASSERT(strlen(err) > 0);
+		unlink(path);
+	}
+	CU_ASSERT(tq_config_parse_args(&c, 3, a1, err, sizeof(err)) < 0);
+	CU_ASSERT(tq_config_parse_args(&c, 3, a2, err, sizeof(err)) < 0);
+	CU_ASSERT(strstr(err, "nsim.port0.rx.drop") != NULL);
+}
+
 int
 main(void)
 {
@@ -123,6 +168,7 @@ main(void)
 		TQ_TEST(test_file_errors_name_the_setting),
 		TQ_TEST(test_args_override),
 		TQ_TEST(test_args_errors),
+		TQ_TEST(test_nsim_sections_and_dotted_set),
 	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS || TQ_SUITE("config", tests) != CUE_SUCCESS)

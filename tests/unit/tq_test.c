@@ -41,13 +41,17 @@ int
 tq_test_eal_init(void)
 {
 	static int done;
+	char prefix[32];
+	/* Not --in-memory: DPDK 22.11 refuses it beside --no-huge ("legacy mem"). No shared
+	 * files and a prefix of our own instead, so that suites never collide. */
 	char *argv[] = {
-		"tq_test", "--no-huge", "--no-pci", "-m", "128", "--in-memory", "--no-telemetry",
-		"-l", "0", "--log-level", "*:error", NULL,
+		"tq_test", "--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--no-telemetry",
+		"--file-prefix", prefix, "-l", "0", "--log-level", "*:error", NULL,
 	};
 
 	if (done)
 		return 0;
+	snprintf(prefix, sizeof(prefix), "tq_test_%d", (int)getpid());
 	if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0)
 		return -1;
 	done = 1;

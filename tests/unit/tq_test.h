@@ -18,7 +18,7 @@
 uint8_t *tq_test_guarded(const void *data, size_t len);
 void tq_test_guard_free(uint8_t *p, size_t len);
 
-/* Initialise DPDK's EAL for unit tests: --no-huge --no-pci, in-memory, one lcore. */
+/* Initialise DPDK's EAL for unit tests: --no-huge --no-pci, no shared files, one lcore. */
 int tq_test_eal_init(void);
 
 /* Add @n tests of @tests to a new suite @name. Returns CUE_SUCCESS or an error. */
