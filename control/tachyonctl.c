@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control/tq_json.h"
+#include "control/tq_telemetry_rows.h"
 
 #define REPLY_MAX (64 * 1024)
 
@@ -203,33 +204,33 @@ cmd_ports(struct ctl *c)
 	return rc;
 }
 
+/*
+ * Per-worker tables whose rows tachyond formats as space-separated strings
+ * (/tachyon/arp,N and /tachyon/conns,N): a header, then each row with its worker.
+ */
 static int
-cmd_arp(struct ctl *c)
+cmd_worker_rows(struct ctl *c, const char *base, const char *header)
 {
 	int nw = worker_count(c);
 
 	if (nw < 0)
 		return 1;
 	if (!c->json)
-		printf("%-8s %-16s %-18s %-6s %s\n", "worker", "ipv4", "mac", "port", "state");
+		printf("%-6s %s\n", "worker", header);
 	for (int i = 0; i < nw; i++) {
 		char cmd[64];
 		char *raw = NULL;
 		struct tq_json *a;
 
-		snprintf(cmd, sizeof(cmd), "/tachyon/arp,%d", i);
+		snprintf(cmd, sizeof(cmd), "%s,%d", base, i);
 		a = ctl_query(c, cmd, &raw);
 		if (!a)
 			return 1;
 		if (c->json)
 			printf("%s\n", raw);
 		else
-			for (const struct tq_json *e = value_of(a)->child; e; e = e->next) {
-				char ip[32], mac[32], port[16], state[16];
-
-				if (sscanf(e->text, "%31s %31s %15s %15s", ip, mac, port, state) == 4)
-					printf("%-8d %-16s %-18s %-6s %s\n", i, ip, mac, port, state);
-			}
+			for (const struct tq_json *e = value_of(a)->child; e; e = e->next)
+				printf("%-6d %s\n", i, e->text ? e->text : "");
 		free(raw);
 		tq_json_free(a);
 	}
@@ -328,6 +329,7 @@ usage(void)
 	       "  stats            counters (non-zero ones; --all for every one), per worker\n"
 	       "  ports            ports with addresses, offloads and traffic\n"
 	       "  arp              neighbour caches of every worker\n"
+	       "  conns            TCP connections: state, windows, RTT, queued bytes\n"
 	       "  info             version, workers, uptime\n"
 	       "  ping IP [COUNT]  make tachyond send ICMP echo requests and count replies\n"
 	       "  nsim PORT rx|tx [KEY=VALUE ...]\n"
@@ -382,7 +384,9 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "ports") == 0)
 		rc = cmd_ports(&c);
 	else if (strcmp(cmd, "arp") == 0)
-		rc = cmd_arp(&c);
+		rc = cmd_worker_rows(&c, "/tachyon/arp", TQ_ARP_ROW_HEADER);
+	else if (strcmp(cmd, "conns") == 0)
+		rc = cmd_worker_rows(&c, "/tachyon/conns", TQ_CONN_ROW_HEADER);
 	else if (strcmp(cmd, "info") == 0)
 		rc = cmd_raw(&c, "/tachyon/info");
 	else if (strcmp(cmd, "ping") == 0 && optind + 1 < argc)

@@ -13,6 +13,8 @@
 #include "dataplane/tq_worker.h"
 #include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
+#include "tq_telemetry_rows.h"
+#include "dataplane/net/tq_tcp_var.h"
 
 static const struct tq_config *tel_cfg;
 static uint64_t tel_start_tsc;
@@ -175,7 +177,7 @@ tel_arp_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 		if (e.state == TQ_ARP_FREE)
 			continue;
 		rte_ether_format_addr(mac, sizeof(mac), &e.mac);
-		snprintf(line, sizeof(line), "%s %s port%u %s", tq_ipv4_fmt(e.ip, ip), mac, e.port,
+		snprintf(line, sizeof(line), TQ_ARP_ROW_FMT, tq_ipv4_fmt(e.ip, ip), mac, e.port,
 			 e.state == TQ_ARP_REACHABLE ? "reachable" : "incomplete");
 		if (rte_tel_data_add_array_string(d, line))
 			break; /* array full: RTE_TEL_MAX_ARRAY_ENTRIES */
@@ -229,6 +231,42 @@ tel_nsim_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 		return rc;                                                                         \
 	}
 
+/*
+ * /tachyon/conns,N: worker N's TCP connections, one formatted row each (at most
+ * RTE_TEL_MAX_ARRAY_ENTRIES). A snapshot read while the worker runs: a row can be torn,
+ * never a crash (the TCB array does not move while the worker runs).
+ */
+static int
+tel_conns_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned int wid = 0;
+	const struct tq_tcp_worker *t;
+	int rc = parse_index(params, tq_dp.nb_workers, &wid);
+
+	(void)cmd;
+	if (rc == -EINVAL)
+		return -EINVAL;
+	t = tq_dp.workers[wid]->tcp;
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (uint32_t i = 0; i < tq_tcp_cfg.max_conns; i++) {
+		struct tq_tcp_conn c = t->conns[i];
+		char line[256], l[24], r[24], ip[16]; /* telemetry keeps the first 127 bytes */
+
+		if (c.state == TQ_TCP_CLOSED)
+			continue;
+		snprintf(l, sizeof(l), "%s:%u", tq_ipv4_fmt(c.key.laddr, ip),
+			 rte_be_to_cpu_16(c.key.lport));
+		snprintf(r, sizeof(r), "%s:%u", tq_ipv4_fmt(c.key.raddr, ip),
+			 rte_be_to_cpu_16(c.key.rport));
+		snprintf(line, sizeof(line), TQ_CONN_ROW_FMT, l, r, tq_tcp_state_name(c.state),
+			 c.snd_wnd, tq_tcp_rcv_window(&c), c.cwnd, c.srtt_us, c.rto_us / 1000,
+			 c.sq_bytes, c.rx_held);
+		if (rte_tel_data_add_array_string(d, line) < 0)
+			break; /* array full (a positive E2BIG only means truncated) */
+	}
+	return 0;
+}
+
 TEL_LOCKED(info)
 TEL_LOCKED(stats)
 TEL_LOCKED(counters)
@@ -236,6 +274,7 @@ TEL_LOCKED(ports)
 TEL_LOCKED(arp)
 TEL_LOCKED(ping)
 TEL_LOCKED(nsim)
+TEL_LOCKED(conns)
 
 int
 tq_telemetry_register(const struct tq_config *cfg)
@@ -257,6 +296,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Neighbour cache of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/ping", tel_ping,
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
+	rc |= rte_telemetry_register_cmd("/tachyon/conns", tel_conns,
+					 "TCP connections of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/nsim", tel_nsim,
 					 "Network simulator. Parameters: port,rx|tx[,key=value...]");
 	return rc ? -EINVAL : 0;

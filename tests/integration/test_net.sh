@@ -5,57 +5,16 @@
 #
 # usage: test_net.sh TACHYOND TACHYONCTL WORKERS
 set -euo pipefail
-source "$(dirname "$0")/../../scripts/lib/common.sh"
 
 TACHYOND=$1
 TACHYONCTL=$2
 WORKERS=$3
-NS=tq-it-$$
-PREFIX=tq-it-$$
-ROUTER=198.18.0.2
-HOST=198.18.0.1
+NAME=it
 HOST2=198.18.0.3
-LOG=$(mktemp /tmp/tq-it-XXXXXX.log)
-pid=
-failures=0
+source "$(dirname "$0")/lib.sh"
 
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	ip netns del "$NS" 2>/dev/null || true
-	rm -f "$LOG"
-}
-trap cleanup EXIT
-
-tq_require_root
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ctl() { "$TACHYONCTL" -p "$PREFIX" "$@"; }
-counter() { # counter NAME: the total of a counter
-	ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['/tachyon/stats']['$1'])"
-}
-in_ns() { ip netns exec "$NS" "$@"; }
-
-case $WORKERS in
-1) LCORES="0@0,1@1" ;;
-2) LCORES="0@0,1@1,2@0" ;; # three lcores on two CPUs: fine with adaptive idle
-*) tq_die "WORKERS must be 1 or 2" ;;
-esac
-
-ip netns add "$NS"
-in_ns ip link set lo up
-# Not through in_ns: $! must be tachyond itself (ip netns exec execs it), not a subshell.
-# shellcheck disable=SC2046
-ip netns exec "$NS" "$TACHYOND" --lcores "$LCORES" $(tq_eal_mem_args 256) --no-pci --file-prefix "$PREFIX" \
-	--vdev=net_tap0,iface=tq0 --log-level='*:warning' -- --idle adaptive \
-	--ipv4 "0=$ROUTER/24" >"$LOG" 2>&1 &
-pid=$!
-tq_wait_for "ip netns exec $NS ip link show tq0" 30 || { cat "$LOG"; tq_die "no tq0"; }
-in_ns ip addr add "$HOST/24" dev tq0
+it_start
 in_ns ip addr add "$HOST2/24" dev tq0
-in_ns ip link set tq0 up
-tq_wait_for "$TACHYONCTL -p $PREFIX info" 30 || { cat "$LOG"; tq_die "tachyond not answering"; }
 grep -q "ready: $WORKERS workers, 1 ports" "$LOG" && ok "ready with $WORKERS workers" ||
 	fail "ready line: $(cat "$LOG")"
 
@@ -120,20 +79,4 @@ tq_wait_for "[ \$(counter arp_not_for_us) -ge $((before + 2000)) ]" 20 &&
 out=$(in_ns ping -c 2 -i 0.2 -W 2 "$ROUTER" || true)
 echo "$out" | grep -q '2 received' && ok "still answering after the bad input" || fail "$out"
 
-# SIGTERM: clean exit within seconds, then the namespace goes away
-kill -TERM "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then
-	fail "tachyond still running 10 s after SIGTERM"
-else
-	rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] && grep -q 'tachyond: stopped' "$LOG" && ok "clean exit on SIGTERM" ||
-		fail "exit code $rc: $(tail -20 "$LOG")"
-fi
-ip netns del "$NS"
-ip netns list | grep -qw "$NS" && fail "namespace $NS still there" || ok "namespace removed"
-
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+it_stop

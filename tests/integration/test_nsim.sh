@@ -6,42 +6,13 @@
 #
 # usage: test_nsim.sh TACHYOND TACHYONCTL WORKERS
 set -euo pipefail
-source "$(dirname "$0")/../../scripts/lib/common.sh"
 
 TACHYOND=$1
 TACHYONCTL=$2
 WORKERS=$3
-NS=tq-nsim-$$
-PREFIX=tq-nsim-$$
-ROUTER=198.18.0.2
-HOST=198.18.0.1
-LOG=$(mktemp /tmp/tq-nsim-XXXXXX.log)
-pid=
-failures=0
+NAME=nsim
+source "$(dirname "$0")/lib.sh"
 
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	ip netns del "$NS" 2>/dev/null || true
-	rm -f "$LOG"
-}
-trap cleanup EXIT
-
-tq_require_root
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ctl() { "$TACHYONCTL" -p "$PREFIX" "$@"; }
-in_ns() { ip netns exec "$NS" "$@"; }
-# stats NAME...: the totals of counters, one per line
-stats() {
-	ctl --json stats | python3 -c "
-import json, sys
-s = json.load(sys.stdin)['/tachyon/stats']
-for name in sys.argv[1:]:
-    print(s[name])" "$@"
-}
-counter() { stats "$1"; }
 # frames the router's stack handed to port 0 (before the simulator)
 generated() {
 	stats icmp_echo_replies_tx arp_replies_tx arp_requests_tx arp_garp_tx | awk '{n += $1} END {print n}'
@@ -50,24 +21,7 @@ kernel_rx() { in_ns cat /sys/class/net/tq0/statistics/rx_packets; }
 received() { sed -n 's/.* \([0-9]\+\) received.*/\1/p' <<<"$1"; }
 rtt_min() { sed -n 's|^rtt min/avg/max/mdev = \([0-9.]\+\)/.*|\1|p' <<<"$1"; }
 
-case $WORKERS in
-1) LCORES="0@0,1@1" ;;
-2) LCORES="0@0,1@1,2@0" ;; # three lcores on two CPUs: fine with adaptive idle
-*) tq_die "WORKERS must be 1 or 2" ;;
-esac
-
-ip netns add "$NS"
-in_ns ip link set lo up
-# Not through in_ns: $! must be tachyond itself (ip netns exec execs it), not a subshell.
-# shellcheck disable=SC2046
-ip netns exec "$NS" "$TACHYOND" --lcores "$LCORES" $(tq_eal_mem_args 256) --no-pci --file-prefix "$PREFIX" \
-	--vdev=net_tap0,iface=tq0 --log-level='*:warning' -- --idle adaptive \
-	--ipv4 "0=$ROUTER/24" --set nsim.port0.tx.drop=0.5 --set nsim.port0.tx.seed=1 >"$LOG" 2>&1 &
-pid=$!
-tq_wait_for "ip netns exec $NS ip link show tq0" 30 || { cat "$LOG"; tq_die "no tq0"; }
-in_ns ip addr add "$HOST/24" dev tq0
-in_ns ip link set tq0 up
-tq_wait_for "$TACHYONCTL -p $PREFIX info" 30 || { cat "$LOG"; tq_die "tachyond not answering"; }
+it_start --set nsim.port0.tx.drop=0.5 --set nsim.port0.tx.seed=1
 
 out=$(ctl nsim 0 tx || true)
 echo "$out" | grep -Eq '^ +drop +0\.5$' && echo "$out" | grep -Eq '^ +seed +1$' &&
@@ -142,20 +96,4 @@ ctl nsim 0 up >/dev/null 2>&1 && fail "direction 'up' accepted" || ok "direction
 	fail "nsim_updates $(counter nsim_updates)"
 
 # SIGTERM: clean exit (no leaks under ASan) with the simulator still configured
-ctl nsim 0 tx delay_us=20000 reorder=0.2 >/dev/null || fail "nsim 0 tx delay_us=20000 reorder=0.2"
-in_ns ping -c 3 -i 0.01 -W 1 "$ROUTER" >/dev/null 2>&1 || true
-kill -TERM "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then
-	fail "tachyond still running 10 s after SIGTERM"
-else
-	rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] && grep -q 'tachyond: stopped' "$LOG" && ok "clean exit on SIGTERM" ||
-		fail "exit code $rc: $(tail -20 "$LOG")"
-fi
-ip netns del "$NS"
-
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+it_stop

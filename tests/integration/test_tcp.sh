@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tachyon's TCP with the Linux kernel as peer, through a TAP in a private namespace:
+# 64 MiB through echo verified by SHA-256, 1,000 concurrent connections, a closed port
+# refused, chargen and discard, then byte-exact transfers under loss (iptables on the
+# kernel side, nsim on ours), reordering, duplication and delay with jitter.
+#
+# usage: test_tcp.sh TACHYOND TACHYONCTL WORKERS
+set -euo pipefail
+
+TACHYOND=$1
+TACHYONCTL=$2
+WORKERS=$3
+NAME=tcp
+source "$(dirname "$0")/lib.sh"
+CLIENT="python3 $(dirname "$0")/tcp_client.py"
+
+# client WHAT...: run the kernel-side client in the namespace, "ok" or the reason
+client() { in_ns timeout 240 $CLIENT "$@" 2>&1 | tail -1; }
+expect_ok() { # expect_ok LABEL OUTPUT
+	case $2 in ok*) ok "$1 ($2)" ;; *) fail "$1: $2" ;; esac
+}
+nsim() { ctl nsim 0 "$@" >/dev/null || fail "tachyonctl nsim 0 $*"; }
+kernel_loss() { # kernel_loss P: drop P of TCP both ways on the kernel side (0: none)
+	in_ns iptables -F
+	[ "$1" = 0 ] && return
+	in_ns iptables -A OUTPUT -o tq0 -p tcp -m statistic --mode random --probability "$1" -j DROP
+	in_ns iptables -A INPUT -i tq0 -p tcp -m statistic --mode random --probability "$1" -j DROP
+}
+
+it_start --set services.echo=7 --set services.discard=9 --set services.chargen=19 \
+	--set tcp.msl_ms=500
+
+expect_ok "64 MiB through echo, SHA-256" "$(client echo "$ROUTER" 7 67108864)"
+expect_ok "1000 concurrent connections, 16 KiB each" "$(client echo "$ROUTER" 7 16384 1000)"
+expect_ok "closed port refused" "$(client refused "$ROUTER" 8)"
+expect_ok "chargen" "$(client chargen "$ROUTER" 19 2000000)"
+expect_ok "discard" "$(client discard "$ROUTER" 9 4000000)"
+[ "$(counter tcp_no_listener)" -ge 1 ] && ok "SYN to a closed port counted" || fail "tcp_no_listener"
+
+# Faults. Each transfer must complete byte-exact; how long it takes is bench/'s business.
+kernel_loss 0.01
+expect_ok "1% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 4194304)"
+kernel_loss 0.05
+expect_ok "5% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 1048576)"
+kernel_loss 0
+nsim rx drop=0.05 seed=3
+nsim tx drop=0.05 seed=4
+expect_ok "5% loss both ways (nsim)" "$(client echo "$ROUTER" 7 1048576)"
+[ "$(counter tcp_ooo_segs)" -gt 0 ] && ok "out-of-order segments queued" || fail "no ooo segments"
+nsim rx drop=0 reorder=0.25 seed=5
+nsim tx drop=0 reorder=0.25 seed=6
+expect_ok "25% reordering both ways" "$(client echo "$ROUTER" 7 4194304)"
+[ "$(counter nsim_reordered)" -gt 0 ] && ok "frames were reordered" || fail "nsim_reordered 0"
+nsim rx reorder=0 duplicate=0.05
+nsim tx reorder=0 duplicate=0.05
+expect_ok "5% duplication both ways" "$(client echo "$ROUTER" 7 4194304)"
+[ "$(counter nsim_duplicated)" -gt 0 ] && ok "frames were duplicated" || fail "nsim_duplicated 0"
+nsim rx duplicate=0 delay_us=10000 jitter_us=5000
+nsim tx duplicate=0 delay_us=10000 jitter_us=5000
+expect_ok "20 ms RTT with jitter" "$(client echo "$ROUTER" 7 4194304)"
+[ "$(counter nsim_delayed)" -gt 0 ] && ok "frames were delayed" || fail "nsim_delayed 0"
+nsim rx delay_us=0 jitter_us=0
+nsim tx delay_us=0 jitter_us=0
+[ "$(counter tcp_retransmits)" -gt 0 ] && ok "retransmissions counted" || fail "no retransmits"
+
+# every connection ended: nothing left but TIME_WAIT, which expires after 2 * msl_ms
+sleep 1.5
+conns=$(ctl conns | tail -n +2 | wc -l)
+[ "$conns" -eq 0 ] && ok "no connections left" || fail "$conns connections left: $(ctl conns)"
+
+it_stop
