@@ -91,6 +91,9 @@ enter_time_wait(struct tq_tcp_conn *c)
 	}
 }
 
+static void segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m,
+			    const struct tq_tcp_view *v);
+
 static void
 passive_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	     const struct tq_tcp_view *v, int li)
@@ -98,7 +101,7 @@ passive_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	struct tq_tcp_conn *c;
 
 	if (w->tcp->half_open >= tq_tcp_cfg.syn_backlog) {
-		w->ctr[TQ_CTR_tcp_no_tcb]++; /* SYN cookies: see the TCP issue; refused for now */
+		tq_tcp_syncookie_send(w, v, key); /* a SYN flood costs us no state */
 		return;
 	}
 	c = tq_tcp_conn_alloc(w, key, port);
@@ -120,10 +123,50 @@ passive_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	tq_tcp_send_syn(c);
 }
 
+/* The ACK of a SYN cookie: the connection starts ESTABLISHED, without options. */
+static void
+cookie_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
+	    const struct tq_tcp_view *v, int li, uint16_t mss, struct rte_mbuf *m)
+{
+	struct tq_tcp_conn *c = tq_tcp_conn_alloc(w, key, port);
+
+	if (!c) {
+		free_m(m);
+		return;
+	}
+	w->ctr[TQ_CTR_tcp_syn_cookies_ok]++;
+	c->from_cookie = true;
+	c->listener = (uint8_t)(li + 1);
+	c->app = tq_tcp_listeners[li].app;
+	c->irs = v->seq - 1;
+	c->rcv_nxt = v->seq;
+	c->rcv_adv = v->seq + 65535; /* what the cookie's SYN-ACK advertised */
+	c->iss = v->ack - 1;
+	c->snd_una = c->snd_nxt = c->snd_max = v->ack;
+	c->snd_mss = mss;
+	c->cwnd = initial_window(c);
+	c->ssthresh = UINT32_MAX / 2;
+	c->snd_wnd = v->window; /* no window scaling without state for it */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = v->seq;
+	c->snd_wl2 = v->ack;
+	c->last_ack_sent = c->rcv_nxt;
+	w->ctr[TQ_CTR_tcp_passive_opens]++;
+	established(c);
+	if (!tell_connected(c)) {
+		free_m(m);
+		return;
+	}
+	c->in_input = true;
+	segment_arrives(c, m, v); /* the ACK may carry data already */
+	c->in_input = false;
+}
+
 static void
 no_conn(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struct tq_ipv4_view *ip,
 	const struct tq_tcp_key *key, const struct tq_tcp_view *v)
 {
+	uint16_t mss;
 	int li;
 
 	if (v->flags & TQ_TCP_RST) {
@@ -135,6 +178,11 @@ no_conn(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struct tq_
 	if (li >= 0 && (v->flags & (TQ_TCP_SYN | TQ_TCP_ACK | TQ_TCP_FIN)) == TQ_TCP_SYN) {
 		passive_open(w, port, key, v, li);
 		free_m(m);
+		return;
+	}
+	if (li >= 0 && (v->flags & (TQ_TCP_SYN | TQ_TCP_ACK)) == TQ_TCP_ACK &&
+	    tq_tcp_syncookie_check(w, key, v, &mss) == 0) {
+		cookie_open(w, port, key, v, li, mss, m);
 		return;
 	}
 	w->ctr[(v->flags & TQ_TCP_SYN) && li < 0 ? TQ_CTR_tcp_no_listener : TQ_CTR_tcp_no_conn]++;

@@ -160,6 +160,7 @@ struct tq_tcp_worker {
 	struct rte_mempool *clone_pool; /* indirect mbufs for zero-copy segments */
 	uint16_t next_ephemeral;
 	uint32_t cookie_secret[4];
+	uint64_t last_cookie_tick;   /* when a SYN cookie was last sent, 0 = never */
 };
 
 /* Listeners: written by control at boot, read by workers after. */
@@ -213,6 +214,14 @@ void tq_tcp_timers_clear(struct tq_tcp_conn *c);
 void tq_tcp_rexmt_arm(struct tq_tcp_conn *c);
 void tq_tcp_rtt_sample(struct tq_tcp_conn *c, uint32_t rtt_us);
 void tq_tcp_timers_run(struct tq_worker *w);
+
+/* tq_tcp_syncookie.c */
+/* Answer the SYN @v for @key with a stateless SYN-ACK carrying a cookie. */
+void tq_tcp_syncookie_send(struct tq_worker *w, const struct tq_tcp_view *v,
+			   const struct tq_tcp_key *key);
+/* 0 and *@mss when @v's ACK carries a valid cookie for @key; -ENOENT or -EINVAL. */
+int tq_tcp_syncookie_check(struct tq_worker *w, const struct tq_tcp_key *key,
+			   const struct tq_tcp_view *v, uint16_t *mss);
 
 /* tq_tcp_reass.c */
 /* Keep @m (payload @len bytes at @seq, beyond rcv_nxt) for later. Takes @m. */

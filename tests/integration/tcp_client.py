@@ -7,6 +7,7 @@
   tcp_client.py refused HOST PORT              expect ECONNREFUSED
   tcp_client.py chargen HOST PORT BYTES        read BYTES, check RFC 864 line structure
   tcp_client.py discard HOST PORT BYTES        send BYTES, close cleanly
+  tcp_client.py synflood SRC HOST PORT COUNT   send COUNT bare SYNs from SRC (raw socket)
 """
 import hashlib
 import random
@@ -99,8 +100,32 @@ def discard(host, port, nbytes):
     print("ok")
 
 
+def synflood(src, host, port, count):
+    import struct
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    rnd = random.Random(1)
+    for i in range(count):
+        sport = 1024 + (i * 7919) % 60000
+        hdr = struct.pack("!HHIIBBHHH", sport, port, rnd.getrandbits(32), 0, 5 << 4, 0x02,
+                          64240, 0, 0)
+        pseudo = socket.inet_aton(src) + socket.inet_aton(host) + struct.pack("!BBH", 0, 6,
+                                                                              len(hdr))
+        data = pseudo + hdr
+        total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        hdr = hdr[:16] + struct.pack("!H", ~total & 0xFFFF) + hdr[18:]
+        s.sendto(hdr, (host, 0))
+    print("ok %d SYNs" % count)
+
+
 if __name__ == "__main__":
-    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    mode = sys.argv[1]
+    if mode == "synflood":
+        synflood(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        sys.exit(0)
+    host, port = sys.argv[2], int(sys.argv[3])
     if mode == "echo":
         echo(host, port, int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 1)
     elif mode == "refused":

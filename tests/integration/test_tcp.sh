@@ -28,7 +28,7 @@ kernel_loss() { # kernel_loss P: drop P of TCP both ways on the kernel side (0: 
 }
 
 it_start --set services.echo=7 --set services.discard=9 --set services.chargen=19 \
-	--set tcp.msl_ms=500
+	--set tcp.msl_ms=500 --set tcp.syn_backlog=64
 
 expect_ok "64 MiB through echo, SHA-256" "$(client echo "$ROUTER" 7 67108864)"
 expect_ok "1000 concurrent connections, 16 KiB each" "$(client echo "$ROUTER" 7 16384 1000)"
@@ -67,5 +67,18 @@ nsim tx delay_us=0 jitter_us=0
 sleep 1.5
 conns=$(ctl conns | tail -n +2 | wc -l)
 [ "$conns" -eq 0 ] && ok "no connections left" || fail "$conns connections left: $(ctl conns)"
+
+# Last, a SYN flood (the kernel's RSTs to our SYN-ACKs dropped, so half-open connections pile
+# up): beyond syn_backlog we answer with SYN cookies and keep no state, and a legitimate
+# client still gets through (on a cookie, since the backlog stays full).
+in_ns iptables -A OUTPUT -o tq0 -p tcp --tcp-flags RST RST -j DROP
+expect_ok "SYN flood of 3000" "$(in_ns python3 "$(dirname "$0")/tcp_client.py" synflood "$HOST" "$ROUTER" 7 3000)"
+sleep 0.5
+expect_ok "echo during the flood" "$(client echo "$ROUTER" 7 1048576)"
+in_ns iptables -F
+[ "$(counter tcp_syn_cookies_sent)" -ge $((3000 - 64 * WORKERS)) ] && ok "SYN cookies sent" ||
+	fail "tcp_syn_cookies_sent $(counter tcp_syn_cookies_sent)"
+[ "$(counter tcp_syn_cookies_ok)" -ge 1 ] && ok "a connection came from a cookie" ||
+	fail "tcp_syn_cookies_ok $(counter tcp_syn_cookies_ok)"
 
 it_stop
