@@ -221,6 +221,7 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 	if (tq_seq_lt(c->snd_nxt, c->snd_una))
 		c->snd_nxt = c->snd_una;
 	c->backoff = 0;
+	c->tlp_done = false;
 	flight = c->snd_max - c->snd_una;
 	if (c->in_recovery) {
 		if (tq_seq_ge(v->ack, c->recover)) { /* full ACK: leave recovery */

@@ -346,6 +346,20 @@ tq_tcp_retransmit_first(struct tq_tcp_conn *c)
 }
 
 void
+tq_tcp_retransmit_last(struct tq_tcp_conn *c)
+{
+	uint32_t data_out = tq_seq_lt(data_end(c), c->snd_max) ? data_end(c) : c->snd_max;
+	uint32_t len = RTE_MIN((uint32_t)c->snd_mss, data_out - c->snd_una);
+	uint32_t seq = data_out - len;
+	uint8_t fl = TQ_TCP_ACK;
+
+	if (c->fin_queued && tq_seq_gt(c->snd_max, data_end(c)))
+		fl |= TQ_TCP_FIN; /* the FIN was sent after the data: probe with it */
+	c->rtt_timing = false;
+	send_segment(c, fl, seq, seq - c->snd_una, len);
+}
+
+void
 tq_tcp_sack_update(struct tq_tcp_conn *c, const struct tq_tcp_opts *o)
 {
 	struct tq_tcp_sack_block *sb = c->sb;

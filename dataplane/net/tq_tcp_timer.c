@@ -48,6 +48,22 @@ tq_tcp_rexmt_arm(struct tq_tcp_conn *c)
 {
 	uint64_t ms = (uint64_t)c->rto_us / 1000 << c->backoff;
 
+	/*
+	 * RFC 8985 tail loss probe: with an RTT estimate, outstanding data and no recovery
+	 * going on, wait only 2 * SRTT (at least 10 ms) before probing, so that a loss at
+	 * the tail of a burst is repaired by SACK recovery rather than by a full RTO.
+	 */
+	c->pto_armed = false;
+	if (c->srtt_us && !c->tlp_done && !c->in_recovery && c->backoff == 0 &&
+	    c->state >= TQ_TCP_ESTABLISHED && c->snd_max != c->snd_una) {
+		uint64_t pto = RTE_MAX(2ull * c->srtt_us / 1000 + 2, 10ull);
+
+		if (pto < ms) {
+			c->pto_armed = true;
+			ms = pto;
+		}
+	}
+
 	if (ms > tq_tcp_cfg.rto_max_ms)
 		ms = tq_tcp_cfg.rto_max_ms;
 	tq_tcp_timer_set(c, TQ_TCP_T_REXMT, ms ? ms : 1);
@@ -105,6 +121,14 @@ rexmt_expired(struct tq_tcp_conn *c)
 	}
 	if (flight == 0)
 		return;
+	if (c->pto_armed) {
+		c->pto_armed = false;
+		c->tlp_done = true;
+		w->ctr[TQ_CTR_tcp_tail_loss_probes]++;
+		tq_tcp_retransmit_last(c);
+		tq_tcp_rexmt_arm(c); /* now the real RTO */
+		return;
+	}
 	w->ctr[TQ_CTR_tcp_rto_expired]++;
 	if (++c->backoff > tq_tcp_cfg.max_retries) {
 		w->ctr[TQ_CTR_tcp_timeouts]++;

@@ -81,6 +81,8 @@ struct tq_tcp_conn {
 	bool ts_ok, sack_ok, ws_ok;
 	bool in_recovery;       /* NewReno fast recovery */
 	bool rtt_timing;
+	bool pto_armed;         /* the REXMT timer is a tail loss probe timeout */
+	bool tlp_done;          /* a probe was sent; none again until new data is ACKed */
 	bool from_cookie;
 	bool in_input;          /* inside segment_arrives: tq_tcp_send defers output */
 	bool has_rcv_fin;       /* the peer's FIN arrived out of order at rcv_fin_seq */
@@ -197,6 +199,8 @@ void tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags);
 void tq_tcp_send_syn(struct tq_tcp_conn *c);
 void tq_tcp_send_ctl(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq);
 void tq_tcp_retransmit_first(struct tq_tcp_conn *c);
+/* Send the highest outstanding segment again (a tail loss probe). */
+void tq_tcp_retransmit_last(struct tq_tcp_conn *c);
 /* In SACK recovery: retransmit up to @max_segs holes the scoreboard shows. Returns count. */
 unsigned int tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs);
 /* Merge the peer's SACK blocks into the scoreboard; drop what snd_una passed. */

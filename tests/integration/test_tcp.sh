@@ -42,7 +42,10 @@ kernel_loss 0.01
 expect_ok "1% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 4194304)"
 kernel_loss 0.05
 expect_ok "5% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 1048576)"
+kernel_loss 0.10
+expect_ok "10% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 524288)"
 kernel_loss 0
+[ "$(counter tcp_tail_loss_probes)" -gt 0 ] && ok "tail loss probes sent" || fail "no TLP"
 nsim rx drop=0.05 seed=3
 nsim tx drop=0.05 seed=4
 expect_ok "5% loss both ways (nsim)" "$(client echo "$ROUTER" 7 1048576)"
