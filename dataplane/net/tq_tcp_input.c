@@ -186,7 +186,7 @@ no_conn(struct tq_worker *w, uint16_t port, struct rte_mbuf *m, const struct tq_
 		return;
 	}
 	w->ctr[(v->flags & TQ_TCP_SYN) && li < 0 ? TQ_CTR_tcp_no_listener : TQ_CTR_tcp_no_conn]++;
-	tq_tcp_send_rst_for(w, port, ip, v, (uint32_t)v->payload_len);
+	tq_tcp_send_rst_for(w, ip, v);
 	free_m(m);
 }
 
@@ -300,6 +300,9 @@ syn_sent(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_view *v)
 	free_m(m); /* no data on SYNs (no TCP Fast Open) */
 	c->irs = v->seq;
 	c->rcv_nxt = v->seq + 1;
+	/* Our SYN's window was recorded against rcv_nxt = 0 (the peer's ISN was unknown):
+	 * re-anchor it, or acceptability tests this connection against a random edge. */
+	c->rcv_adv = c->rcv_nxt + RTE_MIN(tq_tcp_rcv_window(c), 65535u);
 	negotiate(c, &v->opts);
 	c->snd_wnd = v->window;
 	c->max_snd_wnd = c->snd_wnd;

@@ -472,23 +472,38 @@ tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes)
 }
 
 void
-tq_tcp_send_rst_for(struct tq_worker *w, uint16_t port, const struct tq_ipv4_view *ip,
-		    const void *tcp_view, uint32_t payload_len)
+tq_tcp_send_stateless(struct tq_worker *w, uint32_t laddr, uint32_t raddr,
+		      const struct tq_tcp_hdr_spec *spec)
 {
-	const struct tq_tcp_view *v = tcp_view;
-	struct tq_tcp_hdr_spec spec;
-	struct rte_mbuf *m;
-	uint8_t *p;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+	size_t hlen = tq_tcp_hdr_len(&spec->opts);
 	uint16_t csum;
+	uint8_t *p;
 
-	(void)port;
-	if (v->flags & TQ_TCP_RST)
-		return;
-	m = rte_pktmbuf_alloc(w->pool);
 	if (!m) {
 		w->ctr[TQ_CTR_mbuf_alloc_failed]++;
 		return;
 	}
+	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(TQ_IPV4_HDR_LEN + hlen));
+	tq_tcp_build(p + TQ_IPV4_HDR_LEN, spec);
+	csum = tq_tcp_checksum(laddr, raddr, p + TQ_IPV4_HDR_LEN, hlen);
+	memcpy(p + TQ_IPV4_HDR_LEN + 16, &csum, 2);
+	tq_ipv4_build(p, laddr, raddr, IPPROTO_TCP, (uint16_t)hlen, w->ip_id++,
+		      TQ_IPV4_DEFAULT_TTL, true);
+	if (spec->flags & TQ_TCP_RST)
+		w->ctr[TQ_CTR_tcp_resets_tx]++;
+	w->ctr[TQ_CTR_tcp_segs_tx]++;
+	tq_ipv4_output(w, m);
+}
+
+void
+tq_tcp_send_rst_for(struct tq_worker *w, const struct tq_ipv4_view *ip,
+		    const struct tq_tcp_view *v)
+{
+	struct tq_tcp_hdr_spec spec;
+
+	if (v->flags & TQ_TCP_RST)
+		return;
 	memset(&spec, 0, sizeof(spec));
 	spec.src_port = v->dst_port;
 	spec.dst_port = v->src_port;
@@ -496,16 +511,9 @@ tq_tcp_send_rst_for(struct tq_worker *w, uint16_t port, const struct tq_ipv4_vie
 		spec.seq = v->ack;
 		spec.flags = TQ_TCP_RST;
 	} else {
-		spec.ack = v->seq + payload_len + !!(v->flags & TQ_TCP_SYN) + !!(v->flags & TQ_TCP_FIN);
+		spec.ack = v->seq + (uint32_t)v->payload_len + !!(v->flags & TQ_TCP_SYN) +
+			   !!(v->flags & TQ_TCP_FIN);
 		spec.flags = TQ_TCP_RST | TQ_TCP_ACK;
 	}
-	p = (uint8_t *)rte_pktmbuf_append(m, TQ_IPV4_HDR_LEN + TQ_TCP_HDR_LEN);
-	tq_tcp_build(p + TQ_IPV4_HDR_LEN, &spec);
-	csum = tq_tcp_checksum(ip->dst, ip->src, p + TQ_IPV4_HDR_LEN, TQ_TCP_HDR_LEN);
-	memcpy(p + TQ_IPV4_HDR_LEN + 16, &csum, 2);
-	tq_ipv4_build(p, ip->dst, ip->src, IPPROTO_TCP, TQ_TCP_HDR_LEN, w->ip_id++,
-		      TQ_IPV4_DEFAULT_TTL, true);
-	w->ctr[TQ_CTR_tcp_resets_tx]++;
-	w->ctr[TQ_CTR_tcp_segs_tx]++;
-	tq_ipv4_output(w, m);
+	tq_tcp_send_stateless(w, ip->dst, ip->src, &spec);
 }

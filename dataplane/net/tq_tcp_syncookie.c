@@ -8,13 +8,9 @@
  */
 #include <string.h>
 
-#include <netinet/in.h>
 #include <rte_jhash.h>
-#include <rte_mbuf.h>
 
 #include "dataplane/tq_worker.h"
-#include "tq_ipv4.h"
-#include "tq_net.h"
 #include "tq_tcp_var.h"
 
 #define SLOT_MS 64000u /* a cookie is valid for its slot and the next: 64 to 128 s */
@@ -46,19 +42,10 @@ tq_tcp_syncookie_send(struct tq_worker *w, const struct tq_tcp_view *v,
 	uint16_t peer_mss = (v->opts.present & TQ_TCP_OPT_MSS) ? v->opts.mss : 536;
 	struct tq_tcp_hdr_spec spec;
 	unsigned int mssi = 0;
-	struct rte_mbuf *m;
-	uint16_t csum;
-	size_t hlen;
-	uint8_t *p;
 
 	for (unsigned int i = 0; i < 8; i++)
 		if (cookie_mss[i] <= peer_mss && cookie_mss[i] <= tq_tcp_cfg.mss)
 			mssi = i;
-	m = rte_pktmbuf_alloc(w->pool);
-	if (!m) {
-		w->ctr[TQ_CTR_mbuf_alloc_failed]++;
-		return;
-	}
 	memset(&spec, 0, sizeof(spec));
 	spec.src_port = v->dst_port;
 	spec.dst_port = v->src_port;
@@ -68,17 +55,9 @@ tq_tcp_syncookie_send(struct tq_worker *w, const struct tq_tcp_view *v,
 	spec.window = 65535;
 	spec.opts.present = TQ_TCP_OPT_MSS;
 	spec.opts.mss = tq_tcp_cfg.mss;
-	hlen = tq_tcp_hdr_len(&spec.opts);
-	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(TQ_IPV4_HDR_LEN + hlen));
-	tq_tcp_build(p + TQ_IPV4_HDR_LEN, &spec);
-	csum = tq_tcp_checksum(key->laddr, key->raddr, p + TQ_IPV4_HDR_LEN, hlen);
-	memcpy(p + TQ_IPV4_HDR_LEN + 16, &csum, 2);
-	tq_ipv4_build(p, key->laddr, key->raddr, IPPROTO_TCP, (uint16_t)hlen, w->ip_id++,
-		      TQ_IPV4_DEFAULT_TTL, true);
 	t->last_cookie_tick = t->now_tick;
 	w->ctr[TQ_CTR_tcp_syn_cookies_sent]++;
-	w->ctr[TQ_CTR_tcp_segs_tx]++;
-	tq_ipv4_output(w, m);
+	tq_tcp_send_stateless(w, key->laddr, key->raddr, &spec);
 }
 
 int

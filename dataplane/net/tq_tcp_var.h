@@ -206,8 +206,12 @@ unsigned int tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs
 /* Merge the peer's SACK blocks into the scoreboard; drop what snd_una passed. */
 void tq_tcp_sack_update(struct tq_tcp_conn *c, const struct tq_tcp_opts *o);
 uint32_t tq_tcp_sacked_bytes(const struct tq_tcp_conn *c);
-void tq_tcp_send_rst_for(struct tq_worker *w, uint16_t port, const struct tq_ipv4_view *ip,
-			 const void *tcp_view, uint32_t payload_len);
+/* Build and send a segment that belongs to no connection (RST, SYN cookie SYN-ACK). */
+void tq_tcp_send_stateless(struct tq_worker *w, uint32_t laddr, uint32_t raddr,
+			   const struct tq_tcp_hdr_spec *spec);
+/* Answer @v, which found no connection, with RST (unless it is one). */
+void tq_tcp_send_rst_for(struct tq_worker *w, const struct tq_ipv4_view *ip,
+			 const struct tq_tcp_view *v);
 uint32_t tq_tcp_rcv_window(const struct tq_tcp_conn *c);
 void tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes);
 

@@ -48,6 +48,9 @@ rep=$(counter icmp_echo_replies_tx)
 	fail "icmp counters: requests $req replies $rep"
 [ "$(counter arp_replies_tx)" -ge 3 ] && ok "arp replies counted" || fail "arp_replies_tx"
 [ "$(counter arp_garp_tx)" -eq 1 ] && ok "one gratuitous ARP at start" || fail "arp_garp_tx"
+out=$(echo /tachyon/info | dpdk-telemetry.py -f "$PREFIX" 2>&1 || true)
+echo "$out" | grep -q "\"workers\": $WORKERS" && ok "dpdk-telemetry.py sees /tachyon/info" ||
+	fail "dpdk-telemetry.py: $out"
 table=$(ctl stats)
 echo "$table" | grep -Eq '^icmp_echo_replies_tx +[0-9]+' && ok "tachyonctl stats table" ||
 	fail "stats table: $table"
