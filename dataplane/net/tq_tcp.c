@@ -136,6 +136,25 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * Free a send queue. It links the chains the application sent through ->next, so its
+ * head's nb_segs and pkt_len do not describe the whole list (rte_pktmbuf_free's sanity
+ * check, with RTE_LIBRTE_MBUF_DEBUG, panics on it): free it segment by segment.
+ */
+static void
+sq_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
+
 void
 tq_tcp_worker_free(struct tq_worker *w)
 {
@@ -148,7 +167,7 @@ tq_tcp_worker_free(struct tq_worker *w)
 			struct tq_tcp_conn *c = &t->conns[i];
 
 			if (c->state != TQ_TCP_CLOSED) {
-				rte_pktmbuf_free(c->sq_head);
+				sq_free(c->sq_head);
 				c->sq_head = NULL;
 				tq_tcp_ooo_purge(c);
 			}
@@ -197,6 +216,7 @@ tq_tcp_conn_alloc(struct tq_worker *w, const struct tq_tcp_key *key, uint16_t po
 	c->key = *key;
 	c->port = port;
 	c->snd_mss = 536;
+	c->cc = &tq_tcp_cc_newreno; /* the only algorithm so far; CUBIC will be chosen in [tcp] */
 	c->rto_us = tq_tcp_cfg.rto_initial_ms * 1000;
 	c->last_rx_tsc = w->now;
 	t->nb_conns++;
@@ -216,7 +236,7 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	if (c->state == TQ_TCP_CLOSED)
 		return;
 	tq_tcp_timers_clear(c);
-	rte_pktmbuf_free(c->sq_head);
+	sq_free(c->sq_head);
 	c->sq_head = c->sq_tail = NULL;
 	c->sq_bytes = 0;
 	tq_tcp_ooo_purge(c);

@@ -22,15 +22,6 @@ free_m(struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
-/* RFC 6928 initial window. */
-static uint32_t
-initial_window(const struct tq_tcp_conn *c)
-{
-	uint32_t floor = RTE_MAX(2u * c->snd_mss, 14600u);
-
-	return RTE_MIN(10u * c->snd_mss, floor);
-}
-
 /* Take the peer's SYN options: what both sides will use for the connection's life. */
 static void
 negotiate(struct tq_tcp_conn *c, const struct tq_tcp_opts *o)
@@ -47,11 +38,10 @@ negotiate(struct tq_tcp_conn *c, const struct tq_tcp_opts *o)
 		c->ts_recent = o->ts_val;
 	mss = RTE_MIN(mss, (uint32_t)mtu - 40u);
 	mss = RTE_MIN(mss, (uint32_t)tq_tcp_cfg.mss);
-	if (c->ts_ok)
-		mss -= TS_OPT_LEN;
+	if (c->ts_ok) /* a peer MSS below 12 (even 0) must not wrap around */
+		mss = mss > TS_OPT_LEN ? mss - TS_OPT_LEN : 0;
 	c->snd_mss = (uint16_t)RTE_MAX(mss, 64u);
-	c->cwnd = initial_window(c);
-	c->ssthresh = UINT32_MAX / 2;
+	c->cc->init(c);
 }
 
 static void
@@ -144,8 +134,7 @@ cookie_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	c->iss = v->ack - 1;
 	c->snd_una = c->snd_nxt = c->snd_max = v->ack;
 	c->snd_mss = mss;
-	c->cwnd = initial_window(c);
-	c->ssthresh = UINT32_MAX / 2;
+	c->cc->init(c);
 	c->snd_wnd = v->window; /* no window scaling without state for it */
 	c->max_snd_wnd = c->snd_wnd;
 	c->snd_wl1 = v->seq;
@@ -205,7 +194,7 @@ rtt_from_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 static bool
 new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 {
-	uint32_t acked = v->ack - c->snd_una, data, flight;
+	uint32_t acked = v->ack - c->snd_una, data;
 	bool fin_acked = false;
 
 	if (c->snd_una == c->iss) { /* our SYN */
@@ -222,10 +211,9 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 		c->snd_nxt = c->snd_una;
 	c->backoff = 0;
 	c->tlp_done = false;
-	flight = c->snd_max - c->snd_una;
 	if (c->in_recovery) {
 		if (tq_seq_ge(v->ack, c->recover)) { /* full ACK: leave recovery */
-			c->cwnd = RTE_MIN(c->ssthresh, flight + c->snd_mss);
+			c->cc->on_recovery_exit(c);
 			c->in_recovery = false;
 			c->dupacks = 0;
 		} else { /* partial ACK (RFC 6582 3.2): next hole, deflate */
@@ -236,10 +224,7 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 		}
 	} else {
 		c->dupacks = 0;
-		if (c->cwnd < c->ssthresh)
-			c->cwnd += RTE_MIN(acked, (uint32_t)c->snd_mss);
-		else
-			c->cwnd += RTE_MAX(1u, (uint32_t)c->snd_mss * c->snd_mss / c->cwnd);
+		c->cc->on_ack(c, acked);
 	}
 	if (c->snd_una == c->snd_max)
 		tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
@@ -258,16 +243,13 @@ dup_ack(struct tq_tcp_conn *c)
 {
 	c->w->ctr[TQ_CTR_tcp_dup_acks_rx]++;
 	if (++c->dupacks == 3 && !c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
-		uint32_t flight = c->snd_max - c->snd_una;
-
 		c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
-		c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
+		c->cc->on_loss(c);
 		c->recover = c->snd_max;
 		c->in_recovery = true;
 		c->rexmt_high = c->snd_una;
 		if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
 			tq_tcp_retransmit_first(c);
-		c->cwnd = c->ssthresh + 3u * c->snd_mss;
 		tq_tcp_rexmt_arm(c);
 	} else if (c->in_recovery) {
 		c->cwnd += c->snd_mss; /* each dup ACK: a segment left the network */
@@ -519,11 +501,8 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	if (c->sack_ok && c->state != TQ_TCP_CLOSED && c->sb_n) {
 		if (!c->in_recovery && tq_seq_ge(c->snd_una, c->recover) &&
 		    tq_tcp_sacked_bytes(c) >= 3u * c->snd_mss) {
-			uint32_t flight = c->snd_max - c->snd_una;
-
 			c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
-			c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
-			c->cwnd = c->ssthresh;
+			c->cc->on_loss(c);
 			c->recover = c->snd_max;
 			c->in_recovery = true;
 			c->rexmt_high = c->snd_una;

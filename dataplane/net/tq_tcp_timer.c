@@ -136,9 +136,8 @@ rexmt_expired(struct tq_tcp_conn *c)
 		tq_tcp_drop(c, -ETIMEDOUT);
 		return;
 	}
-	/* RFC 5681 (4): ssthresh from the flight, one segment of window, go back to snd_una */
-	c->ssthresh = RTE_MAX(flight / 2, 2u * c->snd_mss);
-	c->cwnd = c->snd_mss;
+	/* RFC 5681 (4): the algorithm shrinks the window; go back to snd_una */
+	c->cc->on_rto(c);
 	c->in_recovery = false;
 	c->dupacks = 0;
 	c->recover = c->snd_max;

@@ -17,6 +17,7 @@
 
 #include "dataplane/tq_timer.h"
 #include "tq_tcp.h"
+#include "tq_tcp_cc.h"
 #include "tq_tcp_codec.h"
 
 struct tq_worker;
@@ -109,7 +110,8 @@ struct tq_tcp_conn {
 	uint8_t sb_n;
 	uint32_t rexmt_high;    /* in recovery: holes below this were retransmitted */
 
-	/* congestion control (NewReno, RFC 5681/6582) */
+	/* congestion control: the algorithm sets cwnd/ssthresh; recovery state is ours */
+	const struct tq_tcp_cc_ops *cc;
 	uint32_t cwnd, ssthresh;
 	uint32_t dupacks;
 	uint32_t recover;
