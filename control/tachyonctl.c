@@ -321,6 +321,30 @@ cmd_nsim(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * set SECTION.KEY=VALUE...: the config file's names, changed live. Today the network
+ * simulator's settings (nsim.portN.rx|tx.KEY) are the ones that can change while running.
+ */
+static int
+cmd_set(struct ctl *c, int argc, char **argv)
+{
+	int rc = 0;
+
+	for (int i = 0; i < argc && rc == 0; i++) {
+		char port[16], dir[8], kv[128];
+		char *args[3] = {port, dir, kv};
+
+		if (sscanf(argv[i], "nsim.port%15[0-9].%7[a-z].%127s", port, dir, kv) != 3) {
+			fprintf(stderr, "tachyonctl: set: '%s': only nsim.portN.rx|tx.KEY=VALUE can "
+					"change while tachyond runs; other settings go in its config\n",
+				argv[i]);
+			return 2;
+		}
+		rc = cmd_nsim(c, 3, args);
+	}
+	return rc;
+}
+
 static void
 usage(void)
 {
@@ -336,6 +360,8 @@ usage(void)
 	       "                   show or change the network simulator of a port's direction\n"
 	       "                   (drop duplicate reorder corrupt delay_us jitter_us\n"
 	       "                   rate_mbps seed queue; see README.md)\n"
+	       "  set nsim.portN.rx|tx.KEY=VALUE ...\n"
+	       "                   the same, with the config file's names\n"
 	       "  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n");
 }
 
@@ -393,6 +419,8 @@ main(int argc, char **argv)
 		rc = cmd_ping(&c, argv[optind + 1], optind + 2 < argc ? atoi(argv[optind + 2]) : 3);
 	else if (strcmp(cmd, "nsim") == 0 && optind + 2 < argc)
 		rc = cmd_nsim(&c, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(cmd, "set") == 0 && optind + 1 < argc)
+		rc = cmd_set(&c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(cmd, "raw") == 0 && optind + 1 < argc)
 		rc = cmd_raw(&c, argv[optind + 1]);
 	else {

@@ -254,7 +254,7 @@ data_end(const struct tq_tcp_conn *c)
 void
 tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 {
-	bool sent = false;
+	bool sent = false, failed = false;
 
 	switch (c->state) {
 	case TQ_TCP_ESTABLISHED:
@@ -286,8 +286,10 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 			/* FIN once everything before it is out (again, after a timeout) */
 			if (c->fin_queued && c->snd_nxt == data_end(c) &&
 			    (inflight < win || c->snd_wnd == 0)) {
-				if (send_segment(c, TQ_TCP_ACK | TQ_TCP_FIN, c->snd_nxt, 0, 0))
+				if (send_segment(c, TQ_TCP_ACK | TQ_TCP_FIN, c->snd_nxt, 0, 0)) {
+					failed = true;
 					break;
+				}
 				c->snd_nxt++;
 				if (tq_seq_gt(c->snd_nxt, c->snd_max))
 					c->snd_max = c->snd_nxt;
@@ -309,8 +311,10 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 			fl |= TQ_TCP_FIN;
 		if (len == unsent)
 			fl |= TQ_TCP_PSH;
-		if (send_segment(c, fl, c->snd_nxt, off, len))
+		if (send_segment(c, fl, c->snd_nxt, off, len)) {
+			failed = true;
 			break;
+		}
 		if (tq_seq_lt(c->snd_nxt, c->snd_max))
 			c->w->ctr[TQ_CTR_tcp_retransmits]++;
 		if (!c->rtt_timing && tq_seq_ge(c->snd_nxt, c->snd_max)) {
@@ -323,7 +327,8 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 			c->snd_max = c->snd_nxt;
 		sent = true;
 	}
-	if (sent) {
+	if (sent || failed) {
+		/* after an mbuf shortage the timer brings us back here: never a silent stall */
 		if (!c->timers[TQ_TCP_T_REXMT])
 			tq_tcp_rexmt_arm(c);
 		return;

@@ -119,8 +119,10 @@ rexmt_expired(struct tq_tcp_conn *c)
 		}
 		return;
 	}
-	if (flight == 0)
+	if (flight == 0) { /* nothing in flight: data left unsent by an mbuf shortage? */
+		tq_tcp_output(c, 0);
 		return;
+	}
 	if (c->pto_armed) {
 		c->pto_armed = false;
 		c->tlp_done = true;
