@@ -349,6 +349,7 @@ tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport, const struct t
 	c->user = user;
 	c->iss = tq_tcp_new_iss(w, &key);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->recover = c->iss; /* RFC 6582: not 0 (see passive_open) */
 	c->rcv_wscale = tq_tcp_cfg.wscale; /* offered in our SYN; 0 again if not accepted */
 	tq_tcp_set_state(c, TQ_TCP_SYN_SENT);
 	c->connected_cb_done = true; /* the caller knows it: on_closed reports failure */

@@ -107,6 +107,7 @@ passive_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	c->snd_wl1 = v->seq;
 	c->iss = tq_tcp_new_iss(w, key);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->recover = c->iss; /* RFC 6582: not 0, or half of all ISSs never fast-retransmit */
 	c->snd_wl2 = c->iss;
 	tq_tcp_set_state(c, TQ_TCP_SYN_RECEIVED);
 	w->ctr[TQ_CTR_tcp_passive_opens]++;
@@ -133,6 +134,7 @@ cookie_open(struct tq_worker *w, uint16_t port, const struct tq_tcp_key *key,
 	c->rcv_adv = v->seq + 65535; /* what the cookie's SYN-ACK advertised */
 	c->iss = v->ack - 1;
 	c->snd_una = c->snd_nxt = c->snd_max = v->ack;
+	c->recover = c->iss;
 	c->snd_mss = mss;
 	c->cc->init(c);
 	c->snd_wnd = v->window; /* no window scaling without state for it */
@@ -479,7 +481,9 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 			free_m(m);
 			return;
 		}
-	} else if (tq_seq_gt(v->ack, c->snd_max)) {
+	} else if (tq_seq_gt(v->ack, c->snd_max) ||
+		   tq_seq_lt(v->ack, c->snd_una - c->max_snd_wnd)) {
+		/* ACK of unsent data, or older than any window we were given (RFC 5961 5.2) */
 		w->ctr[TQ_CTR_tcp_ack_invalid]++;
 		tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
 		free_m(m);

@@ -72,6 +72,20 @@ attach_payload(struct tq_tcp_conn *c, struct rte_mbuf *m, uint32_t off, uint32_t
 	return len ? -EINVAL : 0;
 }
 
+/* The out-of-order data ending with segment *@i, merged with the segments it touches
+ * below; *@i becomes the lowest of them. */
+static struct tq_tcp_sack_block
+ooo_block(const struct tq_tcp_conn *c, int *i)
+{
+	struct tq_tcp_sack_block b = {c->ooo[*i].seq, c->ooo[*i].seq + c->ooo[*i].len};
+
+	while (*i > 0 && c->ooo[*i - 1].seq + c->ooo[*i - 1].len == b.start) {
+		(*i)--;
+		b.start = c->ooo[*i].seq;
+	}
+	return b;
+}
+
 /* Options every segment of @c carries (timestamps), plus SACK blocks on ACKs. */
 static void
 segment_opts(struct tq_tcp_conn *c, struct tq_tcp_opts *o, uint8_t flags)
@@ -83,21 +97,24 @@ segment_opts(struct tq_tcp_conn *c, struct tq_tcp_opts *o, uint8_t flags)
 		o->ts_ecr = c->ts_recent;
 	}
 	if (c->sack_ok && c->ooo_n && (flags & TQ_TCP_ACK) && !(flags & TQ_TCP_SYN)) {
-		/* RFC 2018: report the queued blocks, most recently changed first (we keep
-		 * them in sequence order; the newest block is usually the highest). */
+		/* RFC 2018 4: first the block holding the segment that arrived last (MUST),
+		 * then the others, highest first (usually the most recently changed). */
 		unsigned int room = tq_tcp_sack_room(o), n = 0;
+		bool first = false;
 
-		for (int i = c->ooo_n - 1; i >= 0 && n < room; i--) {
-			uint32_t start = c->ooo[i].seq, end = start + c->ooo[i].len;
+		for (int i = c->ooo_n - 1; i >= 0 && !first; i--) {
+			struct tq_tcp_sack_block b = ooo_block(c, &i);
 
-			/* merge neighbours that touch into one block */
-			while (i > 0 && c->ooo[i - 1].seq + c->ooo[i - 1].len == start) {
-				i--;
-				start = c->ooo[i].seq;
+			if (tq_seq_ge(c->ooo_last, b.start) && tq_seq_lt(c->ooo_last, b.end)) {
+				o->sack[n++] = b;
+				first = true;
 			}
-			o->sack[n].start = start;
-			o->sack[n].end = end;
-			n++;
+		}
+		for (int i = c->ooo_n - 1; i >= 0 && n < room; i--) {
+			struct tq_tcp_sack_block b = ooo_block(c, &i);
+
+			if (!first || b.start != o->sack[0].start)
+				o->sack[n++] = b;
 		}
 		o->sack_count = (uint8_t)n;
 		o->present |= TQ_TCP_OPT_SACK;

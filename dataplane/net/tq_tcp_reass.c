@@ -40,6 +40,7 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 	struct tq_tcp_ooo_seg *q = c->ooo;
 	unsigned int i;
 
+	c->ooo_last = seq; /* RFC 2018 4: the next ACK reports this segment's block first */
 	/* find the first queued segment that ends after our start */
 	for (i = 0; i < c->ooo_n && tq_seq_le(q[i].seq + q[i].len, seq); i++)
 		;
@@ -98,12 +99,15 @@ tq_tcp_ooo_pull(struct tq_tcp_conn *c)
 		s.m = chain_adj(s.m, old);
 		s.len -= old;
 		c->rcv_nxt += s.len;
-		c->rx_held += s.len;
 		c->w->ctr[TQ_CTR_tcp_payload_rx] += s.len;
-		if (c->app_closed || !c->app->on_data)
+		/* rx_held counts what the application holds: not what is freed here for it
+		 * (after tq_tcp_close from an on_data of this same pull, say) */
+		if (c->app_closed || !c->app->on_data) {
 			rte_pktmbuf_free(s.m);
-		else
+		} else {
+			c->rx_held += s.len;
 			c->app->on_data(c, s.m);
+		}
 	}
 }
 

@@ -52,11 +52,14 @@ tq_tcp_rexmt_arm(struct tq_tcp_conn *c)
 	 * RFC 8985 tail loss probe: with an RTT estimate, outstanding data and no recovery
 	 * going on, wait only 2 * SRTT (at least 10 ms) before probing, so that a loss at
 	 * the tail of a burst is repaired by SACK recovery rather than by a full RTO.
+	 * One segment in flight (7.2): the peer may be delaying its ACK, so add the
+	 * worst-case delayed-ACK time (WCDelAckT, 200 ms) instead of 2 ms.
 	 */
 	c->pto_armed = false;
 	if (c->srtt_us && !c->tlp_done && !c->in_recovery && c->backoff == 0 &&
 	    c->state >= TQ_TCP_ESTABLISHED && c->snd_max != c->snd_una) {
-		uint64_t pto = RTE_MAX(2ull * c->srtt_us / 1000 + 2, 10ull);
+		uint64_t slack = c->snd_max - c->snd_una <= c->snd_mss ? 200 : 2;
+		uint64_t pto = RTE_MAX(2ull * c->srtt_us / 1000 + slack, 10ull);
 
 		if (pto < ms) {
 			c->pto_armed = true;

@@ -133,6 +133,7 @@ struct tq_tcp_conn {
 	uint32_t rcv_adv;       /* right edge of the window we advertised */
 	uint32_t rx_held;       /* bytes given to the application, not yet released */
 	uint32_t ooo_bytes;
+	uint32_t ooo_last;      /* seq of the last out-of-order arrival: its SACK block goes first */
 	uint16_t ooo_n;
 	struct tq_tcp_ooo_seg *ooo; /* ooo_max_segs entries, sorted by seq; owned */
 
