@@ -410,6 +410,9 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 		if (!(fl & TQ_TCP_RST)) {
 			w->ctr[TQ_CTR_tcp_out_of_window]++;
 			tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
+			/* RFC 9293: a retransmitted FIN in TIME_WAIT restarts the 2 MSL wait */
+			if (c->state == TQ_TCP_TIME_WAIT && (fl & TQ_TCP_FIN))
+				tq_tcp_timer_set(c, TQ_TCP_T_2MSL, 2ull * tq_tcp_cfg.msl_ms);
 		}
 		free_m(m);
 		return;

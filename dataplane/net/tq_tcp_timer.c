@@ -175,7 +175,7 @@ keep_expired(struct tq_tcp_conn *c)
 	c->probes++;
 	c->w->ctr[TQ_CTR_tcp_keepalive_probes]++;
 	tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_una - 1);
-	tq_tcp_timer_set(c, TQ_TCP_T_KEEP, TQ_TCP_KEEP_INTVL_MS);
+	tq_tcp_timer_set(c, TQ_TCP_T_KEEP, RTE_MIN((uint64_t)TQ_TCP_KEEP_INTVL_MS, keep_ms));
 }
 
 static void
