@@ -211,6 +211,8 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 	c->snd_una = v->ack;
 	if (tq_seq_lt(c->snd_nxt, c->snd_una))
 		c->snd_nxt = c->snd_una;
+	if (c->sb_n)
+		tq_tcp_sack_update(c, NULL); /* drop what snd_una passed */
 	c->backoff = 0;
 	c->tlp_done = false;
 	if (c->in_recovery) {
@@ -219,7 +221,9 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 			c->in_recovery = false;
 			c->dupacks = 0;
 		} else { /* partial ACK (RFC 6582 3.2): next hole, deflate */
-			if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
+			/* with SACK, not a hole this recovery already retransmitted (rexmt_high) */
+			if (!c->sack_ok || (tq_tcp_sack_retransmit(c, 2) == 0 &&
+					    tq_seq_ge(c->snd_una, c->rexmt_high)))
 				tq_tcp_retransmit_first(c);
 			c->cwnd = c->cwnd > acked ? c->cwnd - acked : 0;
 			c->cwnd += c->snd_mss;
@@ -250,6 +254,7 @@ dup_ack(struct tq_tcp_conn *c)
 		c->recover = c->snd_max;
 		c->in_recovery = true;
 		c->rexmt_high = c->snd_una;
+		c->rexmt_round_done = false;
 		if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
 			tq_tcp_retransmit_first(c);
 		tq_tcp_rexmt_arm(c);
@@ -334,6 +339,10 @@ receive_fin(struct tq_tcp_conn *c, bool fin_acked)
 	c->rcv_nxt++;
 	c->ack_now = true;
 	c->has_rcv_fin = false;
+	/* nothing follows a FIN: segments queued beyond it (a peer that sent data past its
+	 * own FIN) would sit at or below rcv_nxt, never pulled, for the TCB's life (as
+	 * Linux's tcp_fin, drop them) */
+	tq_tcp_ooo_purge(c);
 	switch (c->state) {
 	case TQ_TCP_SYN_RECEIVED:
 	case TQ_TCP_ESTABLISHED:
@@ -513,7 +522,18 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 			c->recover = c->snd_max;
 			c->in_recovery = true;
 			c->rexmt_high = c->snd_una;
+			c->rexmt_round_done = false;
 			tq_tcp_rexmt_arm(c);
+		}
+		/* RACK's insight (RFC 8985), simply: the peer SACKs data we sent after the last
+		 * round of retransmissions while a hole is still open, so that retransmission
+		 * was lost too: go over the holes again instead of waiting for the RTO. */
+		if (c->in_recovery && c->rexmt_round_done &&
+		    tq_seq_gt(c->sb[c->sb_n - 1].end, c->rexmt_round_mark) &&
+		    tq_seq_lt(c->snd_una, c->sb[0].start)) {
+			c->w->ctr[TQ_CTR_tcp_lost_retransmits]++;
+			c->rexmt_high = c->snd_una;
+			c->rexmt_round_done = false;
 		}
 		if (c->in_recovery)
 			tq_tcp_sack_retransmit(c, 2);

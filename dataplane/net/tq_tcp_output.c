@@ -268,6 +268,41 @@ data_end(const struct tq_tcp_conn *c)
 	return c->snd_una + c->sq_bytes;
 }
 
+/* Bytes below @seq that the peer SACKed (they left the network: RFC 6675's pipe). */
+static uint32_t
+sacked_below(const struct tq_tcp_conn *c, uint32_t seq)
+{
+	uint32_t n = 0;
+
+	for (unsigned int i = 0; i < c->sb_n && tq_seq_lt(c->sb[i].start, seq); i++) {
+		uint32_t start = tq_seq_max(c->sb[i].start, c->snd_una);
+		uint32_t end = tq_seq_min(c->sb[i].end, seq);
+
+		if (tq_seq_lt(start, end))
+			n += end - start;
+	}
+	return n;
+}
+
+/*
+ * Going over already-sent data again (after a timeout): step over what the peer SACKed
+ * and return the bytes we may send from snd_nxt before the next SACKed block.
+ */
+static uint32_t
+skip_sacked(struct tq_tcp_conn *c)
+{
+	for (unsigned int i = 0; i < c->sb_n; i++) {
+		if (tq_seq_le(c->sb[i].end, c->snd_nxt))
+			continue;
+		if (tq_seq_le(c->sb[i].start, c->snd_nxt)) {
+			c->snd_nxt = c->sb[i].end;
+			continue;
+		}
+		return c->sb[i].start - c->snd_nxt;
+	}
+	return UINT32_MAX;
+}
+
 void
 tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 {
@@ -290,10 +325,18 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 		return;
 	}
 	for (;;) {
-		uint32_t win = RTE_MIN(c->snd_wnd, c->cwnd);
+		uint32_t room = c->sb_n ? skip_sacked(c) : UINT32_MAX;
+		/* the peer's window bounds the sequence span; cwnd bounds what is in the network */
 		uint32_t inflight = c->snd_nxt - c->snd_una;
+		uint32_t pipe = inflight - (c->sb_n ? sacked_below(c, c->snd_nxt) : 0);
+		uint32_t win = c->snd_wnd;
 		uint32_t off = inflight, unsent, len;
 		uint8_t fl = TQ_TCP_ACK;
+
+		if (pipe >= c->cwnd)
+			win = RTE_MIN(win, inflight); /* no room in cwnd: nothing goes out */
+		else
+			win = RTE_MIN(win, inflight + (c->cwnd - pipe));
 
 		if (tq_seq_ge(c->snd_nxt, data_end(c)))
 			unsent = 0;
@@ -321,6 +364,7 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 		}
 		len = RTE_MIN(unsent, (uint32_t)c->snd_mss);
 		len = RTE_MIN(len, win - inflight);
+		len = RTE_MIN(len, room);
 		/* Sender SWS avoidance: no runt segment while data is in flight and more waits. */
 		if (len < c->snd_mss && len < unsent && inflight > 0)
 			break;
@@ -460,12 +504,20 @@ tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs)
 			seq += len;
 			sent++;
 		}
+		if (tq_seq_lt(seq, c->sb[i].start))
+			break; /* the cap hit mid-hole: the rest of it is for the next call */
 		if (tq_seq_lt(seq, c->sb[i].end))
 			seq = c->sb[i].end;
 	}
 	c->rexmt_high = seq;
 	if (sent)
 		c->rtt_timing = false; /* Karn */
+	/* every hole went out again: data sent from here on is newer than the retransmissions */
+	if (sent < max_segs && c->sb_n && tq_seq_ge(seq, c->sb[c->sb_n - 1].end) &&
+	    !c->rexmt_round_done) {
+		c->rexmt_round_done = true;
+		c->rexmt_round_mark = c->snd_nxt;
+	}
 	return sent;
 }
 

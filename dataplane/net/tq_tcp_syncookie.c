@@ -17,20 +17,28 @@
 
 static const uint16_t cookie_mss[8] = {216, 536, 1024, 1200, 1360, 1400, 1440, 1460};
 
+/*
+ * The peer's ISN is hashed in too (as Linux does): only the segment right after the SYN
+ * (seq = ISN + 1) carries a cookie that checks out. Without it, a later segment (the
+ * handshake's ACK lost, data following) would pass, and the connection would take its
+ * sequence number for ISN + 1: the stream shifted, bytes delivered at the wrong offset.
+ */
 static uint32_t
-cookie_hash(const struct tq_tcp_worker *t, const struct tq_tcp_key *key, uint32_t slot)
+cookie_hash(const struct tq_tcp_worker *t, const struct tq_tcp_key *key, uint32_t slot,
+	    uint32_t peer_isn)
 {
-	uint32_t words[4] = {key->raddr, key->laddr, (uint32_t)key->rport << 16 | key->lport,
-			     slot};
+	uint32_t words[5] = {key->raddr, key->laddr, (uint32_t)key->rport << 16 | key->lport,
+			     slot, peer_isn};
 
-	return rte_jhash_32b(words, 4, t->cookie_secret[1]) ^ t->cookie_secret[2];
+	return rte_jhash_32b(words, 5, t->cookie_secret[1]) ^ t->cookie_secret[2];
 }
 
 static uint32_t
 make_cookie(const struct tq_tcp_worker *t, const struct tq_tcp_key *key, uint32_t slot,
-	    unsigned int mssi)
+	    unsigned int mssi, uint32_t peer_isn)
 {
-	return (slot & 0x1f) << 27 | (uint32_t)mssi << 24 | (cookie_hash(t, key, slot) & 0xffffff);
+	return (slot & 0x1f) << 27 | (uint32_t)mssi << 24 |
+	       (cookie_hash(t, key, slot, peer_isn) & 0xffffff);
 }
 
 void
@@ -49,7 +57,7 @@ tq_tcp_syncookie_send(struct tq_worker *w, const struct tq_tcp_view *v,
 	memset(&spec, 0, sizeof(spec));
 	spec.src_port = v->dst_port;
 	spec.dst_port = v->src_port;
-	spec.seq = make_cookie(t, key, slot, mssi);
+	spec.seq = make_cookie(t, key, slot, mssi, v->seq);
 	spec.ack = v->seq + 1;
 	spec.flags = TQ_TCP_SYN | TQ_TCP_ACK;
 	spec.window = 65535;
@@ -73,7 +81,7 @@ tq_tcp_syncookie_check(struct tq_worker *w, const struct tq_tcp_key *key,
 	for (uint32_t back = 0; back < 2 && back <= now; back++) {
 		unsigned int mssi = (cookie >> 24) & 7;
 
-		if (make_cookie(t, key, now - back, mssi) == cookie) {
+		if (make_cookie(t, key, now - back, mssi, v->seq - 1) == cookie) {
 			*mss = cookie_mss[mssi];
 			return 0;
 		}

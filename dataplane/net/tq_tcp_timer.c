@@ -147,7 +147,10 @@ rexmt_expired(struct tq_tcp_conn *c)
 	c->dupacks = 0;
 	c->recover = c->snd_max;
 	c->rtt_timing = false;
-	c->sb_n = 0; /* RFC 6675 5.1: after a timeout, trust nothing the peer SACKed */
+	/* Keep the scoreboard through one timeout, so that going back to snd_una resends only
+	 * the holes; a second timeout in a row suggests the peer reneged: forget it. */
+	if (c->backoff > 1)
+		c->sb_n = 0;
 	c->snd_nxt = c->snd_una;
 	tq_tcp_rexmt_arm(c);
 	tq_tcp_output(c, 0);
@@ -218,9 +221,10 @@ tq_tcp_timers_run(struct tq_worker *w)
 	struct tq_tcp_worker *t = w->tcp;
 	uint64_t tick = w->now / t->tsc_per_tick;
 
-	if (tick != t->now_tick) {
-		t->now_tick = tick;
-		tq_timer_advance(&t->wheel, tick, timer_fired, w, TQ_TCP_TIMER_BATCH);
-	}
+	/* Every iteration, not only when the tick changes: with one call per tick the batch
+	 * cap would cap the rate too (256 expiries per ms), and a larger backlog (TIME_WAITs
+	 * at a few hundred thousand connections/s) would grow forever. */
+	t->now_tick = tick;
+	tq_timer_advance(&t->wheel, tick, timer_fired, w, TQ_TCP_TIMER_BATCH);
 	tq_tcp_reap(w);
 }

@@ -109,6 +109,8 @@ struct tq_tcp_conn {
 	struct tq_tcp_sack_block sb[TQ_TCP_SB_MAX];
 	uint8_t sb_n;
 	uint32_t rexmt_high;    /* in recovery: holes below this were retransmitted */
+	bool rexmt_round_done;  /* every hole was retransmitted once ... */
+	uint32_t rexmt_round_mark; /* ... before data from here on was sent */
 
 	/* congestion control: the algorithm sets cwnd/ssthresh; recovery state is ours */
 	const struct tq_tcp_cc_ops *cc;
