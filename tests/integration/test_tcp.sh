@@ -39,16 +39,16 @@ expect_ok "discard" "$(client discard "$ROUTER" 9 4000000)"
 
 # Faults. Each transfer must complete byte-exact; how long it takes is bench/'s business.
 kernel_loss 0.01
-expect_ok "1% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 4194304)"
+expect_ok "1% loss both ways (kernel side), 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
 kernel_loss 0.05
-expect_ok "5% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 1048576)"
+expect_ok "5% loss both ways (kernel side), 8 MiB" "$(client echo "$ROUTER" 7 8388608)"
 kernel_loss 0.10
-expect_ok "10% loss both ways (kernel side)" "$(client echo "$ROUTER" 7 524288)"
+expect_ok "10% loss both ways (kernel side), 4 MiB" "$(client echo "$ROUTER" 7 4194304)"
 kernel_loss 0
 [ "$(counter tcp_tail_loss_probes)" -gt 0 ] && ok "tail loss probes sent" || fail "no TLP"
 nsim rx drop=0.05 seed=3
 nsim tx drop=0.05 seed=4
-expect_ok "5% loss both ways (nsim)" "$(client echo "$ROUTER" 7 1048576)"
+expect_ok "5% loss both ways (nsim), 8 MiB" "$(client echo "$ROUTER" 7 8388608)"
 [ "$(counter tcp_ooo_segs)" -gt 0 ] && ok "out-of-order segments queued" || fail "no ooo segments"
 nsim rx drop=0 reorder=0.25 seed=5
 nsim tx drop=0 reorder=0.25 seed=6
