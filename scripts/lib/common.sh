@@ -8,6 +8,7 @@ TQ_PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev liburcu-dev libcunit1-dev libssl-dev libbenchmark-dev
 	python3 python3-pyelftools iproute2 iputils-ping arping iptables netcat-openbsd
+	iperf3 ethtool
 )
 
 tq_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -31,10 +32,16 @@ tq_install_deps() {
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+tq_hugetlbfs_mounted() {
+	awk '$2 == "/dev/hugepages" && $3 == "hugetlbfs" {f = 1} END {exit !f}' /proc/mounts
+}
+
 # Reserve 2 MiB hugepages and mount hugetlbfs; quietly fine when the machine can't.
 tq_hugepages() {
 	local want=${1:-512}
-	if ! grep -q '^hugetlbfs /dev/hugepages ' /proc/mounts; then
+	# /proc/mounts says "nodev /dev/hugepages hugetlbfs ..." for the mount below: match the
+	# mount point and type, not the device (else every call stacks one more mount).
+	if ! tq_hugetlbfs_mounted; then
 		mkdir -p /dev/hugepages
 		mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || true
 	fi
@@ -51,9 +58,11 @@ tq_eal_mem_args() {
 	local need_mb=${1:-256} free_pages size_kb
 	free_pages=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
 	size_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo 2>/dev/null || echo 2048)
-	if grep -q '^hugetlbfs /dev/hugepages ' /proc/mounts &&
+	if tq_hugetlbfs_mounted &&
 		[ $((free_pages * size_kb / 1024)) -ge $((need_mb * 2)) ]; then
-		echo "-m $need_mb"
+		# --huge-unlink: no hugepage files left behind, even after kill -KILL (DPDK keeps
+		# them by default, and every process here has its own --file-prefix)
+		echo "-m $need_mb --huge-unlink"
 	else
 		echo "--no-huge -m $need_mb"
 	fi

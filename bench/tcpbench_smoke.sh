@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# tcpbench_smoke: tachyond (memif server, echo and discard) and tq_tcpbench (memif client,
+# tachyon's TCP in client mode) for about two seconds per mode. Checks that the counts add
+# up on both sides, never how fast: bulk: every byte sent was acknowledged and reached the
+# server's application (and came back, through echo); rr: every request got its full,
+# verified response; cps: every connection was established and closed in order, on both
+# sides; no connection errors anywhere.
+# Usage: tcpbench_smoke.sh TACHYOND TQ_TCPBENCH TACHYONCTL
+set -uo pipefail
+TACHYOND=$1
+TCPBENCH=$2
+TACHYONCTL=$3
+source "$(dirname "$0")/../scripts/lib/common.sh"
+tq_require_root
+
+PREFIX=tq-smoke-srv-$$
+CPREFIX=tq-smoke-cli-$$
+SOCK=/run/tachyon/smoke-$$.sock # abstract socket name (memif's default): nothing on disk
+LOG=$(mktemp /tmp/tq-smoke-XXXXXX.log)
+BLOG=$(mktemp /tmp/tq-smoke-bench-XXXXXX.log)
+pid=
+bpid=
+failures=0
+
+cleanup() {
+	for p in $bpid $pid; do
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	rm -f "$LOG" "$BLOG"
+}
+trap cleanup EXIT
+
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# stat NAME: tachyond's total of a counter
+stat() {
+	"$TACHYONCTL" -p "$PREFIX" --json stats | python3 -c "
+import json, sys
+print(json.load(sys.stdin)['/tachyon/stats'].get(sys.argv[1], 0))" "$1"
+}
+# field KEY: a value from the bench's RESULT line
+field() { sed -n 's/^RESULT .*\b'"$1"'=\([^ ]*\).*/\1/p' "$BLOG"; }
+
+# shellcheck disable=SC2046
+"$TACHYOND" --lcores 0@0,1@0 $(tq_eal_mem_args 256) --no-pci --file-prefix "$PREFIX" \
+	--vdev=net_memif0,role=server,socket="$SOCK" --log-level='*:warning' -- \
+	--ipv4 0=198.18.7.2/24 --set services.echo=7 --set services.discard=9 >"$LOG" 2>&1 &
+pid=$!
+tq_wait_for "grep -q 'tachyond: ready' $LOG && $TACHYONCTL -p $PREFIX info" 30 ||
+	{ cat "$LOG"; tq_die "tachyond did not come up"; }
+
+# bench NAME [tq_tcpbench options...]: one run; its output in $BLOG
+bench() {
+	local name=$1 rc=0
+	shift
+	# shellcheck disable=SC2046
+	"$TCPBENCH" --lcores 0@1,1@1 $(tq_eal_mem_args 256) --no-pci --file-prefix "$CPREFIX" \
+		--vdev=net_memif0,role=client,socket="$SOCK" --log-level='*:warning' -- \
+		--ipv4 0=198.18.7.1/24 --set tcp.msl_ms=50 -- --dst 198.18.7.2 --duration 2 \
+		--warmup 0.2 "$@" >"$BLOG" 2>&1 &
+	bpid=$!
+	wait "$bpid" || rc=$?
+	bpid=
+	grep -v '^TELEMETRY' "$BLOG" | sed "s/^/  $name: /"
+	if [ "$rc" -eq 0 ] && grep -q '^RESULT .* ok=1' "$BLOG"; then
+		ok "$name: the bench's own counts add up"
+	else
+		fail "$name: exit $rc"
+	fi
+	[ "$(field conn_errors)" = 0 ] && [ "$(field connect_fail)" = 0 ] ||
+		fail "$name: connection errors"
+}
+
+rx0=$(stat tcp_payload_rx)
+bench bulk-discard --mode bulk --conns 1 --port 9
+sent=$(field bytes_sent)
+rx1=$(stat tcp_payload_rx)
+[ "$(field bytes_acked)" = "$sent" ] && [ "$sent" -gt 0 ] &&
+	ok "bulk-discard: $sent bytes sent = acknowledged" || fail "bulk-discard: sent $sent, acked $(field bytes_acked)"
+[ $((rx1 - rx0)) -eq "$sent" ] && ok "bulk-discard: tachyond's discard received all $sent bytes" ||
+	fail "bulk-discard: tachyond received $((rx1 - rx0)) of $sent bytes"
+
+bench bulk-echo --mode bulk --conns 2 --port 7
+sent=$(field bytes_sent)
+rx2=$(stat tcp_payload_rx)
+[ "$(field bytes_acked)" = "$sent" ] && [ "$(field bytes_rcvd)" = "$sent" ] && [ "$sent" -gt 0 ] &&
+	ok "bulk-echo: $sent bytes sent = acknowledged = echoed back" ||
+	fail "bulk-echo: sent $sent, acked $(field bytes_acked), received $(field bytes_rcvd)"
+[ $((rx2 - rx1)) -eq "$sent" ] && ok "bulk-echo: tachyond's echo received all of it" ||
+	fail "bulk-echo: tachyond received $((rx2 - rx1)) of $sent bytes"
+
+bench rr --mode rr --conns 8 --size 100
+req=$(field requests)
+[ "$(field responses)" = "$req" ] && [ "$req" -gt 0 ] && [ "$(field verify_errors)" = 0 ] &&
+	ok "rr: $req requests, each with its full verified response" ||
+	fail "rr: $req requests, $(field responses) responses, $(field verify_errors) verify errors"
+rx3=$(stat tcp_payload_rx)
+[ $((rx3 - rx2)) -eq $((req * 100)) ] && ok "rr: tachyond's echo received $((req * 100)) bytes" ||
+	fail "rr: tachyond received $((rx3 - rx2)), expected $((req * 100))"
+
+po0=$(stat tcp_passive_opens)
+cl0=$(stat tcp_closed)
+bench cps --mode cps --conns 4
+conns=$(field connects)
+[ "$conns" -gt 0 ] && [ "$(field established)" = "$conns" ] && [ "$(field closed_ok)" = "$conns" ] &&
+	ok "cps: $conns connections, all established and closed in order" ||
+	fail "cps: $conns connects, $(field established) established, $(field closed_ok) closed"
+po1=$(stat tcp_passive_opens)
+cl1=$(stat tcp_closed)
+[ $((po1 - po0)) -eq "$conns" ] && [ $((cl1 - cl0)) -eq "$conns" ] &&
+	ok "cps: tachyond accepted and closed the same $conns" ||
+	fail "cps: tachyond accepted $((po1 - po0)), closed $((cl1 - cl0)) of $conns"
+
+for c in tcp_resets_rx tcp_timeouts tcp_bad_checksum tcp_no_tcb; do
+	[ "$(stat $c)" = 0 ] || fail "tachyond: $c = $(stat $c)"
+done
+
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" -eq 0 ] && grep -q 'tachyond: stopped' "$LOG" && ok "tachyond: clean exit" ||
+	fail "tachyond: exit $rc: $(tail -5 "$LOG")"
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
