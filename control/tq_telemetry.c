@@ -150,6 +150,16 @@ tel_ports_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "tx_packets", sum.tx_packets);
 	rte_tel_data_add_dict_u64(d, "tx_bytes", sum.tx_bytes);
 	rte_tel_data_add_dict_u64(d, "tx_dropped", sum.tx_dropped);
+	/* what the device itself dropped before any worker saw it */
+	{
+		struct rte_eth_stats es;
+
+		if (rte_eth_stats_get((uint16_t)pid, &es) == 0) {
+			rte_tel_data_add_dict_u64(d, "rx_missed", es.imissed);
+			rte_tel_data_add_dict_u64(d, "rx_nombuf", es.rx_nombuf);
+			rte_tel_data_add_dict_u64(d, "rx_errors", es.ierrors);
+		}
+	}
 	return 0;
 }
 
