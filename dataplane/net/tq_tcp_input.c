@@ -244,17 +244,24 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 	return fin_acked;
 }
 
+/* Loss detected (3 duplicate ACKs, or SACK): start fast recovery up to what we sent. */
+static void
+enter_recovery(struct tq_tcp_conn *c)
+{
+	c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
+	c->cc->on_loss(c);
+	c->recover = c->snd_max;
+	c->in_recovery = true;
+	c->rexmt_high = c->snd_una;
+	c->rexmt_round_done = false;
+}
+
 static void
 dup_ack(struct tq_tcp_conn *c)
 {
 	c->w->ctr[TQ_CTR_tcp_dup_acks_rx]++;
 	if (++c->dupacks == 3 && !c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
-		c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
-		c->cc->on_loss(c);
-		c->recover = c->snd_max;
-		c->in_recovery = true;
-		c->rexmt_high = c->snd_una;
-		c->rexmt_round_done = false;
+		enter_recovery(c);
 		if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
 			tq_tcp_retransmit_first(c);
 		tq_tcp_rexmt_arm(c);
@@ -517,12 +524,7 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	if (c->sack_ok && c->state != TQ_TCP_CLOSED && c->sb_n) {
 		if (!c->in_recovery && tq_seq_ge(c->snd_una, c->recover) &&
 		    tq_tcp_sacked_bytes(c) >= 3u * c->snd_mss) {
-			c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
-			c->cc->on_loss(c);
-			c->recover = c->snd_max;
-			c->in_recovery = true;
-			c->rexmt_high = c->snd_una;
-			c->rexmt_round_done = false;
+			enter_recovery(c);
 			tq_tcp_rexmt_arm(c);
 		}
 		/* RACK's insight (RFC 8985), simply: the peer SACKs data we sent after the last
