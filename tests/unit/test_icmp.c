@@ -13,18 +13,6 @@
 #include "dataplane/tq_counters.h"
 #include "tq_test.h"
 
-/* RFC 1071 the slow way, big-endian words: a model independent of tq_csum.h. */
-static uint16_t
-ref_sum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 /* tq_csum_* results are words as they lie in memory: read them back as big-endian. */
 static uint16_t
@@ -82,7 +70,7 @@ test_csum_matches_model(void)
 
 		fill_random(buf, len);
 		g = tq_test_guarded(buf, len);
-		CU_ASSERT_EQUAL(as_be(tq_csum_sum(g, len, 0)), ref_sum(buf, len));
+		CU_ASSERT_EQUAL(as_be(tq_csum_sum(g, len, 0)), tq_test_ref_sum(buf, len));
 		tq_test_guard_free(g, len);
 	}
 	/* sums that carry many times: all 0xff */
@@ -164,7 +152,7 @@ make_echo(uint8_t *p, uint8_t type, uint16_t id, uint16_t seq, size_t data_len)
 	p[6] = (uint8_t)(seq >> 8), p[7] = (uint8_t)seq;
 	for (size_t i = 0; i < data_len; i++)
 		p[8 + i] = (uint8_t)(i + 0x20);
-	c = (uint16_t)~ref_sum(p, 8 + data_len);
+	c = (uint16_t)~tq_test_ref_sum(p, 8 + data_len);
 	p[2] = (uint8_t)(c >> 8), p[3] = (uint8_t)c;
 	return 8 + data_len;
 }
@@ -202,7 +190,7 @@ test_parse_valid(void)
 	msg[1] = 1;
 	msg[2] = msg[3] = 0;
 	{
-		uint16_t c = (uint16_t)~ref_sum(msg, 36);
+		uint16_t c = (uint16_t)~tq_test_ref_sum(msg, 36);
 		struct tq_icmp_view v;
 
 		msg[2] = (uint8_t)(c >> 8), msg[3] = (uint8_t)c;
@@ -222,7 +210,7 @@ test_parse_every_prefix(void)
 	for (size_t len = 0; len <= n; len++) {
 		struct tq_icmp_view v;
 		int want = len < TQ_ICMP_HDR_LEN ? -TQ_CTR_icmp_truncated :
-			   ref_sum(msg, len) == 0xffff ? TQ_ICMP_HDR_LEN
+			   tq_test_ref_sum(msg, len) == 0xffff ? TQ_ICMP_HDR_LEN
 						       : -TQ_CTR_icmp_bad_checksum;
 
 		CU_ASSERT_EQUAL(parse_guarded(msg, len, &v), want);
@@ -289,7 +277,7 @@ test_echo_to_reply(void)
 		memcpy(want, req, n);
 		want[0] = TQ_ICMP_ECHO_REPLY;
 		want[2] = want[3] = 0;
-		c = (uint16_t)~ref_sum(want, n);
+		c = (uint16_t)~tq_test_ref_sum(want, n);
 		if (c == 0)
 			c = 0xffff; /* a zero checksum goes out as -0, which every receiver takes */
 		want[2] = (uint8_t)(c >> 8), want[3] = (uint8_t)c;

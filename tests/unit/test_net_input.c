@@ -48,18 +48,6 @@ ip_of(const char *s)
 	return inet_addr(s);
 }
 
-/* RFC 1071 the slow way, big-endian words: a model independent of tq_csum.h. */
-static uint16_t
-ref_sum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 static uint16_t
 get_be16(const uint8_t *p)
@@ -111,7 +99,7 @@ fix_ip_csum(uint8_t *f)
 	uint8_t *ip = f + IP_OFF;
 
 	put_be16(ip + 10, 0);
-	put_be16(ip + 10, (uint16_t)~ref_sum(ip, (ip[0] & 0xf) * 4u));
+	put_be16(ip + 10, (uint16_t)~tq_test_ref_sum(ip, (ip[0] & 0xf) * 4u));
 }
 
 static void
@@ -122,7 +110,7 @@ fix_icmp_csum(uint8_t *f)
 	uint8_t *icmp = ip + ihl;
 
 	put_be16(icmp + 2, 0);
-	put_be16(icmp + 2, (uint16_t)~ref_sum(icmp, get_be16(ip + 2) - ihl));
+	put_be16(icmp + 2, (uint16_t)~tq_test_ref_sum(icmp, get_be16(ip + 2) - ihl));
 }
 
 /* An ICMP echo frame with @data_len bytes of pattern data, padded to 60 bytes with 0xee. */
@@ -284,7 +272,7 @@ assert_ip_csum(const struct rte_mbuf *m)
 		CU_ASSERT_EQUAL(m->l3_len, 20);
 	} else {
 		CU_ASSERT_FALSE(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM);
-		CU_ASSERT_EQUAL(ref_sum(ip, 20), 0xffff);
+		CU_ASSERT_EQUAL(tq_test_ref_sum(ip, 20), 0xffff);
 	}
 }
 
@@ -311,7 +299,7 @@ assert_echo_out(const struct rte_mbuf *m, const struct rte_ether_addr *eth_dst, 
 	assert_ip_csum(m);
 	CU_ASSERT_EQUAL(icmp[0], type);
 	CU_ASSERT_EQUAL(icmp[1], 0);
-	CU_ASSERT_EQUAL(ref_sum(icmp, icmp_len), 0xffff);
+	CU_ASSERT_EQUAL(tq_test_ref_sum(icmp, icmp_len), 0xffff);
 }
 
 /* The peer asks for our address; we answer and learn the peer on the way. */

@@ -37,6 +37,18 @@ tq_test_guard_free(uint8_t *p, size_t len)
 	munmap(guard - data_span, data_span + page);
 }
 
+uint16_t
+tq_test_ref_sum(const uint8_t *p, size_t len)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 int
 tq_test_eal_init(void)
 {

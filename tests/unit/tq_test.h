@@ -18,6 +18,12 @@
 uint8_t *tq_test_guarded(const void *data, size_t len);
 void tq_test_guard_free(uint8_t *p, size_t len);
 
+/*
+ * RFC 1071 the slow way, over big-endian words: the one's-complement sum of @len bytes,
+ * folded, not inverted. A model independent of dataplane/net/tq_csum.h, for checking it.
+ */
+uint16_t tq_test_ref_sum(const uint8_t *p, size_t len);
+
 /* Initialise DPDK's EAL for unit tests: --no-huge --no-pci, no shared files, one lcore. */
 int tq_test_eal_init(void);
 
