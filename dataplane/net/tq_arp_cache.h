@@ -54,9 +54,9 @@ void tq_arp_cache_free(struct tq_arp_cache *c);
 struct tq_arp_entry *tq_arp_cache_lookup(struct tq_arp_cache *c, uint32_t ip);
 
 /*
- * Create an entry for @ip in state FREE->@caller-chosen state: returns a zeroed entry with
- * ip set (state FREE, the caller sets it), the existing entry if there is one, or NULL when
- * the cache is full.
+ * Create an entry for @ip: returns a zeroed entry with ip set and state INCOMPLETE (the
+ * caller sets what it needs), the existing entry if there is one, or NULL when the cache
+ * is full.
  */
 struct tq_arp_entry *tq_arp_cache_insert(struct tq_arp_cache *c, uint32_t ip);
 

@@ -84,8 +84,10 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 	uint32_t n = tq_tcp_cfg.max_conns;
 	int ret;
 
-	if (n == 0)
-		tq_tcp_conf_defaults(&tq_tcp_cfg), n = tq_tcp_cfg.max_conns;
+	if (n == 0) { /* no config given (tests, tools): the defaults */
+		tq_tcp_conf_defaults(&tq_tcp_cfg);
+		n = tq_tcp_cfg.max_conns;
+	}
 	t = rte_zmalloc_socket("tq_tcp", sizeof(*t), RTE_CACHE_LINE_SIZE, socket);
 	if (!t)
 		return -ENOMEM;

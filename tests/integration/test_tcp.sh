@@ -20,6 +20,7 @@ expect_ok() { # expect_ok LABEL OUTPUT
 	case $2 in ok*) ok "$1 ($2)" ;; *) fail "$1: $2" ;; esac
 }
 nsim() { ctl nsim 0 "$@" >/dev/null || fail "tachyonctl nsim 0 $*"; }
+nsim_both() { nsim rx "$@"; nsim tx "$@"; } # the same settings on port 0's rx and tx
 kernel_loss() { # kernel_loss P: drop P of TCP both ways on the kernel side (0: none)
 	in_ns iptables -F
 	[ "$1" = 0 ] && return
@@ -54,16 +55,13 @@ nsim rx drop=0 reorder=0.25 seed=5
 nsim tx drop=0 reorder=0.25 seed=6
 expect_ok "25% reordering both ways" "$(client echo "$ROUTER" 7 4194304)"
 [ "$(counter nsim_reordered)" -gt 0 ] && ok "frames were reordered" || fail "nsim_reordered 0"
-nsim rx reorder=0 duplicate=0.05
-nsim tx reorder=0 duplicate=0.05
+nsim_both reorder=0 duplicate=0.05
 expect_ok "5% duplication both ways" "$(client echo "$ROUTER" 7 4194304)"
 [ "$(counter nsim_duplicated)" -gt 0 ] && ok "frames were duplicated" || fail "nsim_duplicated 0"
-nsim rx duplicate=0 delay_us=10000 jitter_us=5000
-nsim tx duplicate=0 delay_us=10000 jitter_us=5000
+nsim_both duplicate=0 delay_us=10000 jitter_us=5000
 expect_ok "20 ms RTT with jitter" "$(client echo "$ROUTER" 7 4194304)"
 [ "$(counter nsim_delayed)" -gt 0 ] && ok "frames were delayed" || fail "nsim_delayed 0"
-nsim rx delay_us=0 jitter_us=0
-nsim tx delay_us=0 jitter_us=0
+nsim_both delay_us=0 jitter_us=0
 [ "$(counter tcp_retransmits)" -gt 0 ] && ok "retransmissions counted" || fail "no retransmits"
 
 # every connection ended: nothing left but TIME_WAIT, which expires after 2 * msl_ms
