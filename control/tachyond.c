@@ -146,6 +146,11 @@ main(int argc, char **argv)
 	if (tq_port_setup_all((uint16_t)tq_dp.nb_workers, queue_pools, cfg.dp.ports, cfg.dp.nb_rxd,
 			      cfg.dp.nb_txd))
 		goto out_ports;
+	ret = tq_mqtt_broker_start(&cfg.mqtt);
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: MQTT on port %u: %s\n", cfg.mqtt.port, strerror(-ret));
+		goto out_mqtt;
+	}
 	if (tq_telemetry_register(&cfg))
 		fprintf(stderr, "tachyond: warning: telemetry commands not registered\n");
 
@@ -174,6 +179,8 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	tq_telemetry_close();
 	tq_nsim_ctl_close(); /* before the workers it reads are destroyed */
+out_mqtt:
+	tq_mqtt_broker_close(); /* workers stopped: sessions and messages go */
 out_ports:
 	tq_port_close_all();
 out_workers:

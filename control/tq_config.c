@@ -27,6 +27,7 @@ tq_config_defaults(struct tq_config *c)
 	c->dp.arp_retry_ms = 1000;
 	c->dp.arp_retries = 3;
 	tq_tcp_conf_defaults(&c->dp.tcp);
+	tq_mqtt_conf_defaults(&c->mqtt);
 }
 
 static int
@@ -43,6 +44,19 @@ parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* Switches take true/false, yes/no, on/off as well as 1/0. */
+static int
+parse_bool(const char *s, uint32_t *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 struct u32_key {
 	const char *section;
 	const char *key;
@@ -54,6 +68,9 @@ struct u32_key {
 #define DP_KEY(sec, k, field, lo, hi)                                                              \
 	{sec, k, offsetof(struct tq_config, dp.field), sizeof(((struct tq_dp_conf *)0)->field),     \
 	 lo, hi}
+
+#define MQTT_KEY(k, lo, hi)                                                                        \
+	{"mqtt", #k, offsetof(struct tq_config, mqtt.k), sizeof(((struct tq_mqtt_conf *)0)->k), lo, hi}
 
 static const struct u32_key u32_keys[] = {
 	DP_KEY("dataplane", "burst", burst, 1, TQ_BURST_MAX),
@@ -86,6 +103,22 @@ static const struct u32_key u32_keys[] = {
 	DP_KEY("services", "echo", services.echo, 0, 65535),
 	DP_KEY("services", "discard", services.discard, 0, 65535),
 	DP_KEY("services", "chargen", services.chargen, 0, 65535),
+	MQTT_KEY(port, 0, 65535),
+	MQTT_KEY(allow_anonymous, 0, 1),
+	MQTT_KEY(max_keepalive, 0, 65535),
+	MQTT_KEY(max_packet_size, 64, 64 << 20),
+	MQTT_KEY(receive_max, 1, 65535),
+	MQTT_KEY(max_inflight, 1, 65535),
+	MQTT_KEY(max_queued, 0, 1 << 24),
+	MQTT_KEY(max_sessions, 16, 1 << 22),
+	MQTT_KEY(max_session_expiry, 0, UINT32_MAX),
+	MQTT_KEY(max_topic_len, 1, 65535),
+	MQTT_KEY(max_topic_levels, 1, 65535),
+	MQTT_KEY(max_subs, 1, 1 << 20),
+	MQTT_KEY(topic_alias_max, 0, 65535),
+	MQTT_KEY(max_retained, 0, 1 << 24),
+	MQTT_KEY(sys_interval, 0, 86400),
+	MQTT_KEY(msg_pool, 1023, 1 << 24),
 };
 
 static void
@@ -167,12 +200,28 @@ tq_config_set(struct tq_config *c, const char *section, const char *key, const c
 		}
 		return 0;
 	}
+	if (strcmp(section, "mqtt") == 0 && strcmp(key, "shared_strategy") == 0) {
+		static const char *const names[] = {"round_robin", "sticky", "hash"};
+
+		for (uint32_t i = 0; i < 3; i++)
+			if (strcmp(value, names[i]) == 0) {
+				c->mqtt.shared_strategy = i;
+				return 0;
+			}
+		snprintf(err, errlen,
+			 "mqtt.shared_strategy must be round_robin, sticky or hash, not '%s'", value);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < sizeof(u32_keys) / sizeof(u32_keys[0]); i++) {
 		const struct u32_key *k = &u32_keys[i];
 		uint32_t v;
 
 		if (strcmp(section, k->section) || strcmp(key, k->key))
 			continue;
+		if (k->min == 0 && k->max == 1 && parse_bool(value, &v) == 0) {
+			store_uint((char *)c + k->offset, k->size, v);
+			return 0;
+		}
 		if (parse_u32(value, k->min, k->max, &v)) {
 			snprintf(err, errlen, "%s.%s must be an integer in [%u, %u], not '%s'",
 				 section, key, k->min, k->max, value);

@@ -8,9 +8,11 @@
 #include <stddef.h>
 
 #include "dataplane/tq_worker.h"
+#include "proto/mqtt/tq_mqtt_broker.h"
 
 struct tq_config {
 	struct tq_dp_conf dp;
+	struct tq_mqtt_conf mqtt; /* [mqtt] */
 	char path[256]; /* config file loaded, "" when none */
 };
 

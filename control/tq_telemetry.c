@@ -277,7 +277,27 @@ tel_conns_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* /tachyon/mqtt: the broker's figures (sessions, subscriptions, retained). */
+static int
+tel_mqtt_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct tq_mqtt_stats st;
+
+	(void)cmd;
+	(void)params;
+	tq_mqtt_broker_stats(&st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "port", tel_cfg->mqtt.port);
+	rte_tel_data_add_dict_u64(d, "clients_connected", st.clients_connected);
+	rte_tel_data_add_dict_u64(d, "sessions", st.sessions);
+	rte_tel_data_add_dict_u64(d, "subscriptions", st.subscriptions);
+	rte_tel_data_add_dict_u64(d, "trie_nodes", st.trie_nodes);
+	rte_tel_data_add_dict_u64(d, "retained", st.retained);
+	return 0;
+}
+
 TEL_LOCKED(info)
+TEL_LOCKED(mqtt)
 TEL_LOCKED(stats)
 TEL_LOCKED(counters)
 TEL_LOCKED(ports)
@@ -308,6 +328,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
 	rc |= rte_telemetry_register_cmd("/tachyon/conns", tel_conns,
 					 "TCP connections of a worker. Parameters: int worker_id");
+	rc |= rte_telemetry_register_cmd("/tachyon/mqtt", tel_mqtt,
+					 "MQTT broker: clients, sessions, subscriptions, retained");
 	rc |= rte_telemetry_register_cmd("/tachyon/nsim", tel_nsim,
 					 "Network simulator. Parameters: port,rx|tx[,key=value...]");
 	return rc ? -EINVAL : 0;

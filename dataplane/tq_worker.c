@@ -164,6 +164,28 @@ tq_worker_post(struct tq_worker *dst, const struct tq_ring_msg *msg, struct tq_w
 	return 0;
 }
 
+static tq_app_ring_fn app_ring[TQ_MSG_APP_MAX]; /* cp: wo at boot, dp: ro */
+static tq_app_tick_fn app_tick[4];
+static unsigned int nb_app_tick;
+
+int
+tq_worker_app_register(uint32_t type, tq_app_ring_fn ring)
+{
+	if (type < TQ_MSG_APP_BASE || type >= TQ_MSG_APP_BASE + TQ_MSG_APP_MAX)
+		return -EINVAL;
+	app_ring[type - TQ_MSG_APP_BASE] = ring;
+	return 0;
+}
+
+int
+tq_worker_app_tick(tq_app_tick_fn tick)
+{
+	if (nb_app_tick == RTE_DIM(app_tick))
+		return -EINVAL;
+	app_tick[nb_app_tick++] = tick;
+	return 0;
+}
+
 unsigned int
 tq_worker_drain_inbound(struct tq_worker *w)
 {
@@ -195,6 +217,11 @@ tq_worker_drain_inbound(struct tq_worker *w)
 			tq_nsim_worker_apply(w, m);
 			break;
 		default:
+			if (m->type >= TQ_MSG_APP_BASE && m->type < TQ_MSG_APP_BASE + TQ_MSG_APP_MAX &&
+			    app_ring[m->type - TQ_MSG_APP_BASE]) {
+				app_ring[m->type - TQ_MSG_APP_BASE](w, m);
+				break;
+			}
 			w->ctr[TQ_CTR_ring_bad_msg]++;
 			continue;
 		}
@@ -207,6 +234,8 @@ void
 tq_worker_tick(struct tq_worker *w)
 {
 	tq_arp_age(w);
+	for (unsigned int i = 0; i < nb_app_tick; i++)
+		app_tick[i](w);
 }
 
 unsigned int

@@ -54,7 +54,9 @@ enum tq_ring_msg_type {
 	TQ_MSG_PING,          /* a: ip (network order), b: seq: send an ICMP echo request */
 	TQ_MSG_TCP_SEGMENT,   /* a: port, b: struct rte_mbuf * at its IPv4 header (owned) */
 	TQ_MSG_NSIM,          /* a: port | dir << 16, b: struct tq_nsim * (owned; tq_nsim_post) */
+	TQ_MSG_APP_BASE = 64, /* from here on: the protocols' own messages (tq_worker_app_register) */
 };
+#define TQ_MSG_APP_MAX 16 /* message types TQ_MSG_APP_BASE .. + TQ_MSG_APP_MAX - 1 */
 
 struct tq_ring_msg {
 	uint32_t type;
@@ -102,11 +104,13 @@ struct tq_worker {
 
 	struct tq_arp_cache arp __rte_cache_aligned;
 	struct tq_tcp_worker *tcp; /* this worker's TCP (TCBs, table, timers); owned */
+	struct tq_mqtt_worker *mqtt; /* this worker's MQTT sessions; owned by proto/mqtt */
 	uint16_t ping_id;
 } __rte_cache_aligned;
 
 /* The router's workers; written by control at boot, read by everyone after. */
 struct tq_tcp_worker;
+struct tq_mqtt_worker;
 
 struct tq_dataplane {
 	unsigned int nb_workers;
@@ -122,6 +126,17 @@ extern struct tq_dataplane tq_dp;
  */
 struct tq_worker *tq_worker_create(uint16_t id, unsigned int lcore, struct rte_mempool *pool,
 				   const struct tq_dp_conf *conf);
+
+/*
+ * Protocols above TCP (MQTT, AMQP) plug into the loop here, at boot on the control thread,
+ * before the workers start: @ring handles inbound messages of type @type (TQ_MSG_APP_BASE +
+ * n); @tick (optional) runs in every worker's 100 ms housekeeping. Returns 0 or -EINVAL.
+ */
+struct tq_ring_msg;
+typedef void (*tq_app_ring_fn)(struct tq_worker *w, const struct tq_ring_msg *msg);
+typedef void (*tq_app_tick_fn)(struct tq_worker *w);
+int tq_worker_app_register(uint32_t type, tq_app_ring_fn ring);
+int tq_worker_app_tick(tq_app_tick_fn tick);
 
 /* Free a worker that is not running: drains its ring and TX queues. Control thread. */
 void tq_worker_destroy(struct tq_worker *w);

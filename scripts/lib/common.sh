@@ -8,7 +8,7 @@ TQ_PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev liburcu-dev libcunit1-dev libssl-dev libbenchmark-dev
 	python3 python3-pyelftools iproute2 iputils-ping arping iptables netcat-openbsd
-	iperf3 ethtool
+	iperf3 ethtool mosquitto-clients python3-paho-mqtt mosquitto
 )
 
 tq_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,0 +1,407 @@
+/*
+ * MQTT over tachyon's TCP: the connection's receive chain, framing, control packets out,
+ * keep alive and the ways a connection ends. Runs on the worker owning the connection.
+ *
+ * Receive: TCP hands over mbuf chains; they are linked onto c->rx and packets are framed
+ * across them. A packet inside one mbuf is decoded where it lies; one split across mbufs
+ * is copied into the worker's scratch buffer first. PUBLISH payloads are never copied:
+ * the message takes indirect mbufs over the received ones (tq_mbuf_slice). Received bytes
+ * go back to TCP's window as soon as they are read, so a connection holds at most one
+ * unfinished packet (<= max_packet_size) — except while its session is being fetched
+ * from another worker or TCP has not taken our control packets: then nothing is read or
+ * released and the window closes (back-pressure instead of memory).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq_mqtt_int.h"
+
+#define CTL_BACKLOG_MAX (64 * 1024) /* control bytes waiting for TCP before we stop reading */
+
+
+static void
+ctl_flush(struct tq_mqtt_conn *c)
+{
+	int rc;
+
+	if (!c->ctl)
+		return;
+	rc = tq_tcp_send(c->tcp, c->ctl);
+	if (rc == 0) {
+		c->ctl = NULL;
+		c->ctl_len = 0;
+	} else if (rc == -ENOBUFS) {
+		tq_tcp_want_writable(c->tcp);
+	} else { /* the connection is going away: nothing will be sent */
+		rte_pktmbuf_free(c->ctl);
+		c->ctl = NULL;
+		c->ctl_len = 0;
+	}
+}
+
+int
+tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
+{
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+	struct rte_mbuf *m;
+	ssize_t len;
+
+	len = tq_mqtt_encode(wk->scratch, tq_mqtt.conf.max_packet_size + 16, c->level, pkt);
+	if (len < 0)
+		return (int)len;
+	m = tq_mbuf_from_bytes(c->w->pool, wk->scratch, (uint32_t)len);
+	if (!m) {
+		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+		return -ENOMEM;
+	}
+	if (c->ctl) {
+		struct rte_mbuf *t = rte_pktmbuf_lastseg(c->ctl);
+
+		if (c->ctl->nb_segs + m->nb_segs > RTE_MBUF_MAX_NB_SEGS) {
+			rte_pktmbuf_free(m);
+			return -ENOBUFS;
+		}
+		t->next = m;
+		c->ctl->nb_segs = (uint16_t)(c->ctl->nb_segs + m->nb_segs);
+		c->ctl->pkt_len += m->pkt_len;
+	} else {
+		c->ctl = m;
+	}
+	c->ctl_len += (uint32_t)len;
+	ctl_flush(c);
+	return 0;
+}
+
+static void
+rx_release(struct tq_mqtt_conn *c)
+{
+	if (c->unreleased && (c->state == CS_NEW || c->state == CS_ACTIVE) &&
+	    c->ctl_len < CTL_BACKLOG_MAX) {
+		tq_tcp_rx_release(c->tcp, c->unreleased);
+		c->unreleased = 0;
+	}
+}
+
+/* Drop the first @n bytes of the receive chain. */
+static void
+rx_consume(struct tq_mqtt_conn *c, uint32_t n)
+{
+	c->rx_len -= n;
+	while (n && c->rx) {
+		struct rte_mbuf *m = c->rx;
+
+		if (m->data_len <= n) {
+			n -= m->data_len;
+			c->rx = m->next;
+			m->next = NULL;
+			m->nb_segs = 1;
+			m->pkt_len = m->data_len;
+			rte_pktmbuf_free(m);
+		} else {
+			m->data_off = (uint16_t)(m->data_off + n);
+			m->data_len = (uint16_t)(m->data_len - n);
+			n = 0;
+		}
+	}
+	if (!c->rx)
+		c->rx_tail = NULL;
+}
+
+static void
+conn_free_rx(struct tq_mqtt_conn *c)
+{
+	while (c->rx) {
+		struct rte_mbuf *m = c->rx;
+
+		c->rx = m->next;
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free(m);
+	}
+	c->rx_tail = NULL;
+	c->rx_len = 0;
+}
+
+/* A malformed or illegal packet: v5 gets DISCONNECT with the reason (after CONNACK). */
+static void
+protocol_error(struct tq_mqtt_conn *c, int err)
+{
+	tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
+	if (c->state == CS_NEW) { /* a bad CONNECT: CONNACK with a code where there is one */
+		tq_worker_count(c->w, TQ_CTR_mqtt_connects_refused);
+		struct tq_mqtt_pkt ack = {.type = TQ_MQTT_CONNACK};
+		uint8_t v3 = tq_mqtt_err_v3_connack(err);
+
+		if (c->level == TQ_MQTT_LEVEL_5) {
+			ack.connack.reason = tq_mqtt_err_reason(err);
+			tq_mqtt_send_pkt(c, &ack);
+		} else if (v3) { /* a level we do not speak is told in 3.1.1's words */
+			if (!c->level)
+				c->level = TQ_MQTT_LEVEL_311;
+			ack.connack.reason = v3;
+			tq_mqtt_send_pkt(c, &ack);
+		}
+		c->state = CS_CLOSING;
+		tq_tcp_close(c->tcp);
+		return;
+	}
+	tq_mqtt_conn_kill(c, tq_mqtt_err_reason(err), true);
+}
+
+void
+tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
+{
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+
+	while ((c->state == CS_NEW || c->state == CS_ACTIVE) && c->rx_len &&
+	       c->ctl_len < CTL_BACKLOG_MAX) {
+		struct tq_mqtt_fixed fx;
+		struct tq_mqtt_pkt pkt;
+		uint8_t hdr[TQ_MQTT_FIXED_HDR_MAX];
+		uint32_t n = RTE_MIN(c->rx_len, (uint32_t)sizeof(hdr));
+		const uint8_t *base;
+		uint64_t total;
+		int rc;
+
+		tq_mbuf_copy_out(c->rx, 0, n, hdr);
+		rc = tq_mqtt_frame(hdr, n, tq_mqtt.conf.max_packet_size, &fx);
+		if (rc < 0) {
+			protocol_error(c, rc);
+			break;
+		}
+		if (!fx.hdr_len)
+			break; /* the length is not all here yet */
+		total = (uint64_t)fx.hdr_len + fx.remaining_len;
+		if (c->state == CS_NEW && fx.type != TQ_MQTT_CONNECT) {
+			protocol_error(c, -TQ_MQTT_E_PROTOCOL);
+			break;
+		}
+		if (total > c->rx_len)
+			break;
+		if (c->rx->data_len >= total) {
+			base = rte_pktmbuf_mtod(c->rx, const uint8_t *);
+		} else {
+			tq_mbuf_copy_out(c->rx, 0, (uint32_t)total, wk->scratch);
+			base = wk->scratch;
+		}
+		rc = tq_mqtt_decode(base, (size_t)total, c->level, &pkt);
+		if (rc <= 0) {
+			if (c->state == CS_NEW)
+				c->level = pkt.level; /* for the CONNACK's encoding; 0: unknown */
+			protocol_error(c, rc ? rc : -TQ_MQTT_E_PROTOCOL);
+			break;
+		}
+		rc = tq_mqtt_handle(c, &pkt, base, 0);
+		if (rc < 0)
+			break;
+		rx_consume(c, (uint32_t)total);
+		if (rc > 0)
+			break; /* CS_WAIT_SESSION: the rest waits for the session */
+	}
+	rx_release(c);
+}
+
+static int
+mqtt_connected(struct tq_tcp_conn *t)
+{
+	struct tq_mqtt_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->tcp = t;
+	c->w = tq_tcp_worker(t);
+	c->last_rx_ms = tq_msg_now_ms();
+	c->keepalive_s = 10; /* until CONNECT: a connection that says nothing is dropped */
+	c->all_next = c->w->mqtt->conns;
+	if (c->all_next)
+		c->all_next->all_prev = c;
+	c->w->mqtt->conns = c;
+	tq_tcp_set_user(t, c);
+	tq_mqtt_conn_keepalive_arm(c);
+	return 0;
+}
+
+static void
+mqtt_data(struct tq_tcp_conn *t, struct rte_mbuf *m)
+{
+	struct tq_mqtt_conn *c = tq_tcp_user(t);
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	c->unreleased += len;
+	if (c->state == CS_CLOSING) {
+		rte_pktmbuf_free(m);
+		tq_tcp_rx_release(t, c->unreleased);
+		c->unreleased = 0;
+		return;
+	}
+	c->last_rx_ms = tq_msg_now_ms();
+	if (c->rx_tail)
+		c->rx_tail->next = m;
+	else
+		c->rx = m;
+	c->rx_tail = rte_pktmbuf_lastseg(m);
+	c->rx_len += len;
+	tq_mqtt_conn_resume_rx(c);
+}
+
+static void
+mqtt_writable(struct tq_tcp_conn *t)
+{
+	struct tq_mqtt_conn *c = tq_tcp_user(t);
+
+	ctl_flush(c);
+	if (c->ctl)
+		return;
+	if (c->sess && c->state == CS_ACTIVE)
+		tq_mqtt_sess_pump(c->w, c->sess);
+	tq_mqtt_conn_resume_rx(c); /* reading stopped while control packets waited */
+}
+
+static void
+mqtt_peer_closed(struct tq_tcp_conn *t)
+{
+	struct tq_mqtt_conn *c = tq_tcp_user(t);
+
+	tq_mqtt_conn_kill(c, 0, true); /* no DISCONNECT came first: the will goes out */
+}
+
+static void
+conn_free(struct tq_mqtt_conn *c)
+{
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		wk->conns = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
+	if (c->req) {
+		tq_msg_unref(c->req->will);
+		free(c->req->client_id);
+		free(c->req);
+	}
+	tq_timer_stop(&wk->wheel, c->ka_timer);
+	conn_free_rx(c);
+	rte_pktmbuf_free(c->ctl);
+	if (c->aliases) {
+		for (uint32_t i = 0; i <= c->alias_max; i++)
+			free(c->aliases[i].topic);
+		free(c->aliases);
+	}
+	tq_tcp_set_user(c->tcp, NULL);
+	free(c);
+}
+
+void
+tq_mqtt_conns_free(struct tq_worker *w)
+{
+	while (w->mqtt->conns) {
+		struct tq_mqtt_conn *c = w->mqtt->conns;
+
+		if (c->sess) {
+			c->sess->conn = NULL;
+			c->sess = NULL;
+		}
+		conn_free(c);
+	}
+	w->mqtt->waiting = NULL;
+}
+
+static void
+mqtt_closed(struct tq_tcp_conn *t, int err)
+{
+	struct tq_mqtt_conn *c = tq_tcp_user(t);
+	struct tq_mqtt_worker *wk;
+
+	(void)err;
+	if (!c)
+		return;
+	wk = c->w->mqtt;
+	if (c->state != CS_CLOSING)
+		tq_worker_count(c->w, TQ_CTR_mqtt_conns_lost);
+	if (c->sess) {
+		tq_mqtt_sess_detach(c->w, c->sess, c->state != CS_CLOSING || c->lost);
+		c->sess = NULL;
+		wk->connected--;
+	}
+	if (c->state == CS_WAIT_SESSION) { /* leave the waiting list; the session stays put */
+		for (struct tq_mqtt_conn **pp = &wk->waiting; *pp; pp = &(*pp)->wait_next)
+			if (*pp == c) {
+				*pp = c->wait_next;
+				break;
+			}
+	}
+	conn_free(c);
+}
+
+void
+tq_mqtt_conn_kill(struct tq_mqtt_conn *c, uint8_t reason, bool lost)
+{
+	if (c->state == CS_CLOSING)
+		return;
+	if (lost)
+		tq_worker_count(c->w, TQ_CTR_mqtt_conns_lost);
+	if (c->level == TQ_MQTT_LEVEL_5 && reason && c->state == CS_ACTIVE) {
+		struct tq_mqtt_pkt d = {.type = TQ_MQTT_DISCONNECT};
+
+		d.disconnect.reason = reason;
+		tq_mqtt_send_pkt(c, &d);
+	}
+	if (c->sess) {
+		tq_mqtt_sess_detach(c->w, c->sess, lost);
+		c->sess = NULL;
+		c->w->mqtt->connected--;
+	}
+	c->lost = lost;
+	c->state = CS_CLOSING;
+	conn_free_rx(c);
+	if (c->unreleased) {
+		tq_tcp_rx_release(c->tcp, c->unreleased);
+		c->unreleased = 0;
+	}
+	tq_tcp_close(c->tcp);
+}
+
+void
+tq_mqtt_conn_keepalive_arm(struct tq_mqtt_conn *c)
+{
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+	uint64_t ticks;
+
+	tq_timer_stop(&wk->wheel, c->ka_timer);
+	c->ka_timer = 0;
+	if (!c->keepalive_s)
+		return;
+	ticks = tq_mqtt_ticks(c->keepalive_s) * 3 / 2; /* 1.5 x keep alive (3.1.2.10) */
+	c->ka_timer = tq_timer_start(&wk->wheel, (uintptr_t)c | TQ_MQTT_T_KEEPALIVE, ticks + 1);
+}
+
+/* The keep-alive timer: lazily re-armed from the time of the last byte received. */
+void
+tq_mqtt_keepalive_fired(struct tq_worker *w, struct tq_mqtt_conn *c)
+{
+	uint64_t limit_ms = (uint64_t)c->keepalive_s * 1500;
+	uint64_t idle = tq_msg_now_ms() - c->last_rx_ms;
+
+	c->ka_timer = 0;
+	if (c->state == CS_CLOSING)
+		return;
+	if (idle >= limit_ms) {
+		tq_worker_count(w, TQ_CTR_mqtt_keepalive_timeouts);
+		tq_mqtt_conn_kill(c, 0x8D, true); /* Keep Alive timeout */
+		return;
+	}
+	c->ka_timer = tq_timer_start(&w->mqtt->wheel, (uintptr_t)c | TQ_MQTT_T_KEEPALIVE,
+				     (limit_ms - idle) / 100 + 1);
+}
+
+const struct tq_tcp_app tq_mqtt_app = {
+	.on_connected = mqtt_connected,
+	.on_data = mqtt_data,
+	.on_writable = mqtt_writable,
+	.on_peer_closed = mqtt_peer_closed,
+	.on_closed = mqtt_closed,
+};

@@ -1,0 +1,165 @@
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+
+#include "tq_msg.h"
+
+struct rte_mempool *
+tq_msg_pool_create(const char *name, uint32_t n, int socket)
+{
+	struct rte_mempool *mp;
+	uint32_t cache = RTE_MIN(256u, n * 2 / 3); /* DPDK's rule: cache <= n / 1.5 */
+
+	mp = rte_mempool_create(name, n, sizeof(struct tq_msg) + TQ_MSG_INLINE, cache, 0, NULL,
+				NULL, NULL, NULL, socket, 0);
+	if (!mp)
+		errno = rte_errno ? rte_errno : ENOMEM;
+	return mp;
+}
+
+struct tq_msg *
+tq_msg_alloc(struct rte_mempool *pool, uint32_t inline_len, bool *heap)
+{
+	struct tq_msg *m = NULL;
+
+	*heap = false;
+	if (pool && inline_len <= TQ_MSG_INLINE) {
+		if (rte_mempool_get(pool, (void **)&m) < 0)
+			return NULL;
+	} else {
+		m = rte_malloc("tq_msg", sizeof(*m) + inline_len, 0);
+		if (!m)
+			return NULL;
+		*heap = true;
+		pool = NULL;
+	}
+	memset(m, 0, sizeof(*m));
+	m->refcnt = 1;
+	m->pool = pool;
+	m->heap = *heap;
+	return m;
+}
+
+void
+tq_msg_unref(struct tq_msg *m)
+{
+	if (!m || __atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	rte_pktmbuf_free(m->payload);
+	if (m->heap)
+		rte_free(m);
+	else
+		rte_mempool_put(m->pool, m);
+}
+
+void
+tq_msg_release(void *m)
+{
+	tq_msg_unref(m);
+}
+
+uint64_t
+tq_msg_now_ms(void)
+{
+	static uint64_t per_ms;
+
+	if (!per_ms)
+		per_ms = rte_get_tsc_hz() / 1000;
+	return rte_get_tsc_cycles() / per_ms;
+}
+
+struct rte_mbuf *
+tq_mbuf_slice(struct rte_mempool *pool, const struct rte_mbuf *m, uint32_t off, uint32_t len)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+	uint32_t left = len;
+
+	while (m && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	while (left && m) {
+		uint32_t take = RTE_MIN((uint32_t)m->data_len - off, left);
+		struct rte_mbuf *mi = rte_pktmbuf_alloc(pool);
+
+		if (!mi || (head && head->nb_segs == UINT16_MAX)) {
+			rte_pktmbuf_free(mi);
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		rte_pktmbuf_attach(mi, (struct rte_mbuf *)(uintptr_t)m);
+		mi->data_off = (uint16_t)(mi->data_off + off);
+		mi->data_len = (uint16_t)take;
+		mi->pkt_len = take;
+		if (!head) {
+			head = mi;
+		} else {
+			tail->next = mi;
+			head->nb_segs++;
+			head->pkt_len += take;
+		}
+		tail = mi;
+		left -= take;
+		off = 0;
+		m = m->next;
+	}
+	if (left) { /* the chain was shorter than asked */
+		rte_pktmbuf_free(head);
+		return NULL;
+	}
+	return head;
+}
+
+int
+tq_mbuf_copy_out(const struct rte_mbuf *m, uint32_t off, uint32_t len, void *dst)
+{
+	uint8_t *d = dst;
+
+	while (m && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	while (len && m) {
+		uint32_t take = RTE_MIN((uint32_t)m->data_len - off, len);
+
+		memcpy(d, rte_pktmbuf_mtod_offset(m, const uint8_t *, off), take);
+		d += take;
+		len -= take;
+		off = 0;
+		m = m->next;
+	}
+	return len ? -EINVAL : 0;
+}
+
+struct rte_mbuf *
+tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+	const uint8_t *s = src;
+
+	while (len) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+		uint32_t take;
+
+		if (!m) {
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		take = RTE_MIN(len, (uint32_t)rte_pktmbuf_tailroom(m));
+		memcpy(rte_pktmbuf_append(m, (uint16_t)take), s, take);
+		if (!head) {
+			head = m;
+		} else {
+			tail->next = m;
+			head->nb_segs++;
+			head->pkt_len += take;
+		}
+		tail = m;
+		s += take;
+		len -= take;
+	}
+	return head;
+}

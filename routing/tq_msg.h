@@ -1,0 +1,95 @@
+/*
+ * The message: one object per published message, shared by every subscriber, queue and
+ * retained slot that holds it (ARCHITECTURE.md "One message model").
+ *
+ * Ownership: a tq_msg is reference counted (atomic: references travel between workers on
+ * rings and into the retained store, which drops its references from liburcu's call_rcu
+ * thread). The payload is an mbuf chain owned by the message: usually indirect mbufs that
+ * point into the frames the publisher's segments arrived in (zero copy), chained by
+ * reference again for each delivery. The topic and the properties to forward live inline
+ * after the struct (data[]).
+ *
+ * Allocation: from a mempool (tq_msg_pool_create, at boot) when the topic and properties
+ * fit the pool's element, else from the DPDK heap (the caller counts that).
+ */
+#ifndef TQ_MSG_H
+#define TQ_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "proto/mqtt/tq_mqtt_codec.h"
+
+#define TQ_MSG_INLINE 640 /* bytes of topic + properties a pooled message holds */
+
+struct tq_msg {
+	uint32_t refcnt;          /* atomic */
+	uint8_t qos;              /* as published */
+	bool retain;              /* as published */
+	bool heap;                /* from rte_malloc, not the pool */
+	uint16_t topic_len;
+	uint32_t props_len;       /* bytes of props.raw at data + topic_len */
+	uint32_t payload_len;
+	uint64_t expiry_ms;       /* tq_msg_now_ms() deadline, 0: never expires */
+	uint64_t origin;          /* publisher's session key (MQTT no local), 0: none */
+	struct rte_mbuf *payload; /* chain of payload_len bytes, NULL when empty; owned */
+	struct rte_mempool *pool; /* where this came from (NULL: heap) */
+	/*
+	 * MQTT 5 properties to forward (spans rebased into data[]; topic alias and message
+	 * expiry are per delivery; subscription identifiers are the subscriber's).
+	 */
+	struct tq_mqtt_props props;
+	char data[];              /* topic (not NUL-terminated), then the property block */
+};
+
+/* A pool of messages with TQ_MSG_INLINE bytes inline. Control thread, boot. NULL + errno. */
+struct rte_mempool *tq_msg_pool_create(const char *name, uint32_t n, int socket);
+
+/*
+ * A message with room for @inline_len bytes of topic and properties, refcnt 1, fields
+ * zeroed. From @pool when it fits, else the heap (*@heap set). NULL when out of memory.
+ */
+struct tq_msg *tq_msg_alloc(struct rte_mempool *pool, uint32_t inline_len, bool *heap);
+
+static inline const char *
+tq_msg_topic(const struct tq_msg *m)
+{
+	return m->data;
+}
+
+static inline void
+tq_msg_ref(struct tq_msg *m)
+{
+	__atomic_add_fetch(&m->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+/* Drop a reference; the last one frees the payload chain and the message. Any thread. */
+void tq_msg_unref(struct tq_msg *m);
+
+/* void * form of tq_msg_unref, for stores that hold values (tq_retain). */
+void tq_msg_release(void *m);
+
+/* Milliseconds on a monotonic clock (TSC based), the time base of expiry_ms. */
+uint64_t tq_msg_now_ms(void);
+
+/*
+ * Indirect mbufs (from @pool) covering bytes [@off, @off + @len) of the chain @m, without
+ * copying: the new chain holds references to @m's buffers. NULL when @len is 0 or no mbuf
+ * could be had (check @len first). Worker (any lcore with a mempool cache) or control.
+ */
+struct rte_mbuf *tq_mbuf_slice(struct rte_mempool *pool, const struct rte_mbuf *m, uint32_t off,
+			       uint32_t len);
+
+/* Copy @len bytes at @off of chain @m into @dst. Returns 0 or -EINVAL (out of range). */
+int tq_mbuf_copy_out(const struct rte_mbuf *m, uint32_t off, uint32_t len, void *dst);
+
+/*
+ * A fresh chain from @pool holding a copy of @len bytes at @src (for will messages and
+ * $SYS payloads that have no frame to point into). NULL when out of mbufs or @len is 0.
+ */
+struct rte_mbuf *tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len);
+
+#endif
