@@ -277,11 +277,18 @@ tel_conns_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-/* /tachyon/mqtt: the broker's figures (sessions, subscriptions, retained). */
+static void
+add_error(void *arg, const char *name, uint64_t n)
+{
+	rte_tel_data_add_dict_u64(arg, name, n);
+}
+
+/* /tachyon/mqtt: the broker's figures (sessions, subscriptions, retained, violations). */
 static int
 tel_mqtt_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct tq_mqtt_stats st;
+	struct rte_tel_data *errors;
 
 	(void)cmd;
 	(void)params;
@@ -293,6 +300,12 @@ tel_mqtt_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "subscriptions", st.subscriptions);
 	rte_tel_data_add_dict_u64(d, "trie_nodes", st.trie_nodes);
 	rte_tel_data_add_dict_u64(d, "retained", st.retained);
+	errors = rte_tel_data_alloc();
+	if (errors) {
+		rte_tel_data_start_dict(errors);
+		tq_mqtt_broker_errors(add_error, errors);
+		rte_tel_data_add_dict_container(d, "protocol_errors", errors, 0);
+	}
 	return 0;
 }
 

@@ -133,6 +133,8 @@ mqtt_tick(struct tq_worker *w)
 	tq_timer_advance(&wk->wheel, (tq_msg_now_ms() - wk->wheel_t0_ms) / 100, tq_mqtt_timer_fired,
 			 w, 4096);
 	tq_mqtt_sys_tick(w);
+	if (wk->throttled)
+		tq_mqtt_throttle_tick(w);
 	if (wk->outbox)
 		outbox_retry(w);
 }
@@ -286,4 +288,20 @@ tq_mqtt_broker_stats(struct tq_mqtt_stats *s)
 	s->subscriptions = tq_trie_count(tq_mqtt.trie);
 	s->trie_nodes = tq_trie_nodes(tq_mqtt.trie);
 	s->retained = tq_retain_count(tq_mqtt.retain);
+}
+
+void
+tq_mqtt_broker_errors(void (*fn)(void *arg, const char *name, uint64_t n), void *arg)
+{
+	if (!tq_mqtt.trie)
+		return;
+	for (int e = 1; e < TQ_MQTT_E_COUNT; e++) {
+		uint64_t n = 0;
+
+		for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
+			if (tq_dp.workers[i]->mqtt)
+				n += tq_dp.workers[i]->mqtt->errors[e];
+		if (n)
+			fn(arg, tq_mqtt_err_name(e), n);
+	}
 }

@@ -61,4 +61,8 @@ struct tq_mqtt_stats {
 };
 void tq_mqtt_broker_stats(struct tq_mqtt_stats *s);
 
+/* Protocol violations by reason summed over workers: calls @fn for each non-zero one with
+ * the error's name (tq_mqtt_errors.def) and count. Any thread, approximate. */
+void tq_mqtt_broker_errors(void (*fn)(void *arg, const char *name, uint64_t n), void *arg);
+
 #endif

@@ -76,7 +76,7 @@ tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 static void
 rx_release(struct tq_mqtt_conn *c)
 {
-	if (c->unreleased && (c->state == CS_NEW || c->state == CS_ACTIVE) &&
+	if (c->unreleased && (c->state == CS_NEW || c->state == CS_ACTIVE) && !c->throttled &&
 	    c->ctl_len < CTL_BACKLOG_MAX) {
 		tq_tcp_rx_release(c->tcp, c->unreleased);
 		c->unreleased = 0;
@@ -124,12 +124,33 @@ conn_free_rx(struct tq_mqtt_conn *c)
 	c->rx_len = 0;
 }
 
+static void
+count_error(struct tq_mqtt_conn *c, int err)
+{
+	unsigned int e = (unsigned int)(err < 0 ? -err : err);
+
+	tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
+	if (e < TQ_MQTT_E_COUNT)
+		c->w->mqtt->errors[e]++;
+}
+
+void
+tq_mqtt_violation(struct tq_mqtt_conn *c, int err)
+{
+	count_error(c, err);
+	tq_mqtt_conn_kill(c, tq_mqtt_err_reason(err), true);
+}
+
 /* A malformed or illegal packet: v5 gets DISCONNECT with the reason (after CONNACK). */
 static void
 protocol_error(struct tq_mqtt_conn *c, int err)
 {
-	tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
-	if (c->state == CS_NEW) { /* a bad CONNECT: CONNACK with a code where there is one */
+	if (c->state != CS_NEW) {
+		tq_mqtt_violation(c, err);
+		return;
+	}
+	count_error(c, err);
+	{ /* a bad CONNECT: CONNACK with a code where there is one */
 		tq_worker_count(c->w, TQ_CTR_mqtt_connects_refused);
 		struct tq_mqtt_pkt ack = {.type = TQ_MQTT_CONNACK};
 		uint8_t v3 = tq_mqtt_err_v3_connack(err);
@@ -145,9 +166,7 @@ protocol_error(struct tq_mqtt_conn *c, int err)
 		}
 		c->state = CS_CLOSING;
 		tq_tcp_close(c->tcp);
-		return;
 	}
-	tq_mqtt_conn_kill(c, tq_mqtt_err_reason(err), true);
 }
 
 void
@@ -155,7 +174,7 @@ tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
 {
 	struct tq_mqtt_worker *wk = c->w->mqtt;
 
-	while ((c->state == CS_NEW || c->state == CS_ACTIVE) && c->rx_len &&
+	while ((c->state == CS_NEW || c->state == CS_ACTIVE) && c->rx_len && !c->throttled &&
 	       c->ctl_len < CTL_BACKLOG_MAX) {
 		struct tq_mqtt_fixed fx;
 		struct tq_mqtt_pkt pkt;
@@ -278,6 +297,12 @@ conn_free(struct tq_mqtt_conn *c)
 		wk->conns = c->all_next;
 	if (c->all_next)
 		c->all_next->all_prev = c->all_prev;
+	if (c->throttled)
+		for (struct tq_mqtt_conn **pp = &wk->throttled; *pp; pp = &(*pp)->thr_next)
+			if (*pp == c) {
+				*pp = c->thr_next;
+				break;
+			}
 	if (c->req) {
 		tq_msg_unref(c->req->will);
 		free(c->req->client_id);
@@ -291,6 +316,9 @@ conn_free(struct tq_mqtt_conn *c)
 			free(c->aliases[i].topic);
 		free(c->aliases);
 	}
+	for (uint16_t i = 0; i < c->out_alias_n; i++)
+		free(c->out_alias[i].topic);
+	free(c->out_alias);
 	tq_tcp_set_user(c->tcp, NULL);
 	free(c);
 }
@@ -405,3 +433,19 @@ const struct tq_tcp_app tq_mqtt_app = {
 	.on_peer_closed = mqtt_peer_closed,
 	.on_closed = mqtt_closed,
 };
+
+void
+tq_mqtt_throttle_tick(struct tq_worker *w)
+{
+	struct tq_mqtt_conn *c = w->mqtt->throttled;
+
+	w->mqtt->throttled = NULL;
+	while (c) {
+		struct tq_mqtt_conn *next = c->thr_next;
+
+		c->throttled = false;
+		c->thr_next = NULL;
+		tq_mqtt_conn_resume_rx(c); /* may throttle it again */
+		c = next;
+	}
+}

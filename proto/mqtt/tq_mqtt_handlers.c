@@ -229,6 +229,8 @@ handle_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 			!(cn->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_REQUEST_PROBLEM_INFO)) ||
 			cn->props.request_problem_info;
 		c->alias_max = (uint16_t)tq_mqtt.conf.topic_alias_max;
+		if (cn->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_TOPIC_ALIAS_MAX))
+			c->client_alias_max = cn->props.topic_alias_max;
 	} else {
 		c->client_receive_max = 65535;
 	}
@@ -352,16 +354,14 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 
 	if (c->level == TQ_MQTT_LEVEL_5) {
 		if (p->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_SUBSCRIPTION_ID)) {
-			tq_worker_count(w, TQ_CTR_mqtt_protocol_errors);
-			tq_mqtt_conn_kill(c, 0x82, true); /* a client may not send one (3.3.4) */
+			tq_mqtt_violation(c, -TQ_MQTT_E_SUB_ID_FROM_CLIENT);
 			return -1;
 		}
 		if (p->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_TOPIC_ALIAS)) {
 			uint16_t a = p->props.topic_alias;
 
 			if (a == 0 || a > c->alias_max) {
-				tq_worker_count(w, TQ_CTR_mqtt_protocol_errors);
-				tq_mqtt_conn_kill(c, 0x94, true); /* Topic Alias invalid */
+				tq_mqtt_violation(c, -TQ_MQTT_E_TOPIC_ALIAS);
 				return -1;
 			}
 			if (topic.len) {
@@ -370,8 +370,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 					return -1;
 				}
 			} else if (!c->aliases || !c->aliases[a].topic) {
-				tq_worker_count(w, TQ_CTR_mqtt_protocol_errors);
-				tq_mqtt_conn_kill(c, 0x82, true); /* alias never set (3.3.4) */
+				tq_mqtt_violation(c, -TQ_MQTT_E_ALIAS_UNSET);
 				return -1;
 			} else {
 				topic.p = (const uint8_t *)c->aliases[a].topic;
@@ -380,7 +379,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 		}
 		if (tq_mqtt_payload_format_ok(&p->props, p->payload, p->payload_len)) {
 			if (p->qos == 0) {
-				tq_mqtt_conn_kill(c, 0x99, true);
+				tq_mqtt_violation(c, -TQ_MQTT_E_PAYLOAD_FORMAT);
 				return -1;
 			}
 			send_ack(c, p->qos == 1 ? TQ_MQTT_PUBACK : TQ_MQTT_PUBREC, p->packet_id,
@@ -390,8 +389,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	}
 	if (topic.len == 0 || topic.len > tq_mqtt.conf.max_topic_len ||
 	    topic_levels(topic.p, topic.len) > tq_mqtt.conf.max_topic_levels) {
-		tq_worker_count(w, TQ_CTR_mqtt_protocol_errors);
-		tq_mqtt_conn_kill(c, 0x90, true); /* Topic Name invalid */
+		tq_mqtt_violation(c, -TQ_MQTT_E_TOPIC_LIMIT);
 		return -1;
 	}
 	tq_worker_count(w, TQ_CTR_mqtt_publish_in);
@@ -402,8 +400,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 			return 0;
 		}
 		if (s->qos2_in_n >= tq_mqtt.conf.receive_max) {
-			tq_worker_count(w, TQ_CTR_mqtt_protocol_errors);
-			tq_mqtt_conn_kill(c, 0x93, true); /* Receive Maximum exceeded */
+			tq_mqtt_violation(c, -TQ_MQTT_E_RECEIVE_MAX);
 			return -1;
 		}
 		if (s->qos2_in_n == s->qos2_in_cap) {
@@ -466,8 +463,14 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 		else
 			tq_worker_count(w, TQ_CTR_mqtt_retain_full);
 	}
+	w->mqtt->throttle = false;
 	matched = tq_mqtt_route(w, m, m->origin);
 	tq_msg_unref(m);
+	if (w->mqtt->throttle && !c->throttled) {
+		c->throttled = true;
+		c->thr_next = w->mqtt->throttled;
+		w->mqtt->throttled = c;
+	}
 ack:
 	if (p->qos == 1) {
 		send_ack(c, TQ_MQTT_PUBACK, p->packet_id, matched ? 0 : 0x10);
@@ -475,7 +478,7 @@ ack:
 		s->qos2_in[s->qos2_in_n++] = p->packet_id;
 		send_ack(c, TQ_MQTT_PUBREC, p->packet_id, matched ? 0 : 0x10);
 	}
-	return 0;
+	return c->throttled ? 1 : 0; /* throttled: read no further until the next tick */
 }
 
 static int
@@ -636,8 +639,7 @@ handle_disconnect(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 
 		if (d->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_SESSION_EXPIRY)) {
 			if (s->expiry_s == 0 && d->props.session_expiry != 0) {
-				tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
-				tq_mqtt_conn_kill(c, 0x82, true); /* 3.14.2.2.2 */
+				tq_mqtt_violation(c, -TQ_MQTT_E_SESSION_EXPIRY_SET);
 				return -1;
 			}
 			s->expiry_s = d->props.session_expiry;
@@ -684,12 +686,10 @@ tq_mqtt_handle(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	case TQ_MQTT_DISCONNECT:
 		return handle_disconnect(c, pkt);
 	case TQ_MQTT_AUTH: /* enhanced authentication arrives with the control plane */
-		tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
-		tq_mqtt_conn_kill(c, 0x8C, true);
+		tq_mqtt_violation(c, -TQ_MQTT_E_BAD_AUTH_METHOD);
 		return -1;
 	default: /* CONNECT again (MQTT-3.1.0-2), or a packet only servers send */
-		tq_worker_count(c->w, TQ_CTR_mqtt_protocol_errors);
-		tq_mqtt_conn_kill(c, 0x82, true);
+		tq_mqtt_violation(c, -TQ_MQTT_E_UNEXPECTED_PACKET);
 		return -1;
 	}
 }

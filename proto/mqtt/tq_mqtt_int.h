@@ -42,6 +42,7 @@ enum {
 };
 
 #define TQ_MQTT_QENT_SUBIDS 6
+#define TQ_MQTT_OUT_ALIASES 32 /* outbound topic aliases per connection, at most */
 
 enum tq_mqtt_qstate {
 	QE_QUEUED = 0,
@@ -145,6 +146,8 @@ struct tq_mqtt_conn {
 	uint8_t level;
 	bool request_problem_info;
 	bool lost;                     /* closed without DISCONNECT: the will goes out */
+	bool throttled;                /* a subscriber of its last PUBLISH is full: not reading */
+	struct tq_mqtt_conn *thr_next; /* in the worker's throttled list */
 	uint16_t keepalive_s;
 	uint16_t client_receive_max;
 	uint32_t client_max_packet;    /* 0: no limit */
@@ -152,6 +155,9 @@ struct tq_mqtt_conn {
 	uint32_t ka_timer;
 	uint16_t alias_max;            /* ours, as told in CONNACK */
 	struct tq_mqtt_alias *aliases; /* [alias_max + 1], lazily; owned */
+	uint16_t client_alias_max;     /* the client's Topic Alias Maximum (outbound) */
+	uint16_t out_alias_n;
+	struct tq_mqtt_alias *out_alias; /* [min(client_alias_max, TQ_MQTT_OUT_ALIASES)]; owned */
 	struct tq_mqtt_conn *all_prev, *all_next; /* the worker's connections (shutdown) */
 };
 
@@ -187,17 +193,21 @@ struct tq_mqtt_worker {
 	struct tq_mqtt_batch *out[TQ_MAX_WORKERS]; /* being filled during one publish */
 	struct tq_mqtt_conn *waiting;   /* CS_WAIT_SESSION connections */
 	struct tq_mqtt_conn *conns;     /* every connection of this worker */
+	struct tq_mqtt_conn *throttled; /* publishers paused until the next tick */
+	bool throttle;                  /* set by tq_mqtt_route: a QoS 1/2 target is full */
 	struct tq_mqtt_limbo *limbo;
 	struct tq_mqtt_outbox *outbox;
 	uint64_t connected;             /* connections in CS_ACTIVE (read by stats) */
 	uint64_t pub_origin;            /* the publisher's key during a match (no local) */
 	uint64_t sys_next_ms;           /* worker 0: next $SYS update */
+	uint64_t errors[TQ_MQTT_E_COUNT]; /* protocol violations by reason (read by telemetry) */
 };
 
 struct tq_mqtt_slot {
 	uint16_t owner;             /* atomic */
 	bool used;                  /* under the directory lock */
 	uint8_t online;             /* atomic, a hint for shared subscriptions */
+	uint8_t full;               /* atomic: its queue passed max_queued (publishers wait) */
 	uint32_t gen;               /* atomic; bumped when the slot is freed */
 	struct tq_mqtt_sess *sess;  /* owner only */
 };
@@ -240,10 +250,15 @@ extern const struct tq_tcp_app tq_mqtt_app;
 int tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt);
 /* v5: DISCONNECT with @reason, then close; v3: close. The will goes out when @lost. */
 void tq_mqtt_conn_kill(struct tq_mqtt_conn *c, uint8_t reason, bool lost);
+/* A protocol violation -@err (enum tq_mqtt_err): counted by reason, then killed with its
+ * v5 reason code. */
+void tq_mqtt_violation(struct tq_mqtt_conn *c, int err);
 void tq_mqtt_conn_keepalive_arm(struct tq_mqtt_conn *c);
 void tq_mqtt_keepalive_fired(struct tq_worker *w, struct tq_mqtt_conn *c);
 /* Read what arrived (after CONNECT waited for its session, or TCP took our backlog). */
 void tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c);
+/* Let the paused publishers read again (every tick). */
+void tq_mqtt_throttle_tick(struct tq_worker *w);
 /* Shutdown (workers stopped): free every connection's MQTT state. */
 void tq_mqtt_conns_free(struct tq_worker *w);
 

@@ -213,8 +213,11 @@ tq_mqtt_route(struct tq_worker *w, struct tq_msg *m, uint64_t origin)
 	/* ours first, in place; the rest to their owners */
 	for (uint32_t i = 0; i < n; i++) {
 		const struct tq_trie_entry *e = &wk->matches[i];
-		uint16_t owner = __atomic_load_n(&tq_mqtt.slots[(uint32_t)e->key].owner,
-						 __ATOMIC_ACQUIRE);
+		const struct tq_mqtt_slot *sl = &tq_mqtt.slots[(uint32_t)e->key];
+		uint16_t owner = __atomic_load_n(&sl->owner, __ATOMIC_ACQUIRE);
+
+		if (m->qos && SUBD_QOS(e->data) && __atomic_load_n(&sl->full, __ATOMIC_RELAXED))
+			wk->throttle = true; /* the publisher waits (TCP back-pressure) */
 
 		if (owner == w->id)
 			wk->matches[nlocal++] = *e;

@@ -36,6 +36,14 @@ qent_free(struct tq_mqtt_qent *e)
 	rte_mempool_put(tq_mqtt.qent_pool, e);
 }
 
+/* The publishers may go on once the queue is down to half the limit. */
+static void
+queue_level(struct tq_mqtt_sess *s)
+{
+	if (s->q_len < tq_mqtt.conf.max_queued / 2)
+		__atomic_store_n(&tq_mqtt.slots[s->slot].full, 0, __ATOMIC_RELAXED);
+}
+
 static void
 drop_queue(struct tq_mqtt_sess *s, bool qos0_only)
 {
@@ -54,6 +62,7 @@ drop_queue(struct tq_mqtt_sess *s, bool qos0_only)
 		}
 	}
 	s->q_tail = last;
+	queue_level(s);
 }
 
 void
@@ -101,6 +110,7 @@ tq_mqtt_sess_detach(struct tq_worker *w, struct tq_mqtt_sess *s, bool lost)
 {
 	s->conn = NULL;
 	__atomic_store_n(&tq_mqtt.slots[s->slot].online, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&tq_mqtt.slots[s->slot].full, 0, __ATOMIC_RELAXED);
 	drop_queue(s, true); /* QoS 0 is not kept for offline sessions */
 	if (s->will && !lost) { /* a normal DISCONNECT: no will (3.1.2.5) */
 		tq_msg_unref(s->will);
@@ -125,6 +135,7 @@ tq_mqtt_sess_takeover(struct tq_worker *w, struct tq_mqtt_sess *s)
 	w->mqtt->connected--;
 	s->conn = NULL;
 	__atomic_store_n(&tq_mqtt.slots[s->slot].online, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&tq_mqtt.slots[s->slot].full, 0, __ATOMIC_RELAXED);
 	drop_queue(s, true);
 	if (s->will && s->will_delay_s == 0) /* the old connection was lost: its will goes */
 		tq_mqtt_publish_will(w, s);
@@ -197,6 +208,53 @@ next_pkt_id(struct tq_mqtt_sess *s)
 	}
 }
 
+/*
+ * Outbound topic aliases (5.0): the first topics sent to a client that allows aliases get
+ * one each, up to its Topic Alias Maximum (capped at TQ_MQTT_OUT_ALIASES); later messages
+ * on those topics carry the alias alone. An alias counts as set only once TCP took the
+ * PUBLISH that set it. Returns the alias (0: none) and whether this PUBLISH sets it.
+ */
+static void
+out_alias_undo(struct tq_mqtt_conn *c, bool is_new)
+{
+	if (is_new) { /* the PUBLISH that set it did not go: the client never saw it */
+		c->out_alias_n--;
+		free(c->out_alias[c->out_alias_n].topic);
+		c->out_alias[c->out_alias_n].topic = NULL;
+	}
+}
+
+static uint16_t
+out_alias(struct tq_mqtt_conn *c, const struct tq_msg *m, bool *is_new)
+{
+	uint16_t n = RTE_MIN(c->client_alias_max, (uint16_t)TQ_MQTT_OUT_ALIASES);
+
+	*is_new = false;
+	if (c->level != TQ_MQTT_LEVEL_5 || !n)
+		return 0;
+	for (uint16_t i = 0; i < c->out_alias_n; i++) {
+		struct tq_mqtt_alias *a = &c->out_alias[i];
+
+		if (a->len == m->topic_len && !memcmp(a->topic, tq_msg_topic(m), a->len))
+			return (uint16_t)(i + 1);
+	}
+	if (c->out_alias_n == n)
+		return 0;
+	if (!c->out_alias && !(c->out_alias = calloc(n, sizeof(*c->out_alias))))
+		return 0;
+	{
+		struct tq_mqtt_alias *a = &c->out_alias[c->out_alias_n];
+
+		a->topic = malloc(m->topic_len ? m->topic_len : 1);
+		if (!a->topic)
+			return 0;
+		memcpy(a->topic, tq_msg_topic(m), m->topic_len);
+		a->len = m->topic_len;
+		*is_new = true;
+		return ++c->out_alias_n;
+	}
+}
+
 /* PUBLISH for @e on @c: header mbuf + the payload by reference. */
 static int
 send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e, bool dup)
@@ -204,6 +262,8 @@ send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e
 	struct tq_msg *m = e->msg;
 	struct tq_mqtt_publish pub = {0};
 	struct rte_mbuf *hdr, *body = NULL;
+	uint16_t alias = 0;
+	bool alias_new = false;
 	uint64_t now;
 	ssize_t hlen;
 	int rc;
@@ -228,14 +288,21 @@ send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e
 			pub.props.sub_id_count = e->nsub_ids;
 		}
 	}
+	alias = out_alias(c, m, &alias_new);
+	if (alias) {
+		pub.props.present |= TQ_MQTT_PBIT(TQ_MQTT_PROP_TOPIC_ALIAS);
+		pub.props.topic_alias = alias;
+		if (!alias_new)
+			pub.topic.len = 0; /* the alias stands for the topic (3.3.2.3.4) */
+	}
 	hlen = tq_mqtt_publish_header_len(c->level, &pub, m->payload_len);
 	if (hlen < 0)
-		return -EMSGSIZE;
+		return out_alias_undo(c, alias_new), -EMSGSIZE;
 	if (c->client_max_packet && (uint64_t)hlen + m->payload_len > c->client_max_packet)
-		return -EMSGSIZE;
+		return out_alias_undo(c, alias_new), -EMSGSIZE;
 	hdr = rte_pktmbuf_alloc(w->pool);
 	if (!hdr)
-		return -ENOMEM;
+		return out_alias_undo(c, alias_new), -ENOMEM;
 	if (hlen <= rte_pktmbuf_tailroom(hdr)) {
 		tq_mqtt_encode_publish_header(rte_pktmbuf_mtod(hdr, uint8_t *), (size_t)hlen,
 					      c->level, &pub, m->payload_len);
@@ -246,19 +313,20 @@ send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e
 					      m->payload_len);
 		hdr = tq_mbuf_from_bytes(w->pool, w->mqtt->scratch, (uint32_t)hlen);
 		if (!hdr)
-			return -ENOMEM;
+			return out_alias_undo(c, alias_new), -ENOMEM;
 	}
 	if (m->payload) {
 		body = rte_pktmbuf_clone(m->payload, w->pool);
 		if (!body || rte_pktmbuf_chain(hdr, body)) {
 			rte_pktmbuf_free(body);
 			rte_pktmbuf_free(hdr);
-			return -ENOMEM;
+			return out_alias_undo(c, alias_new), -ENOMEM;
 		}
 	}
 	rc = tq_tcp_send(c->tcp, hdr);
 	if (rc) {
 		rte_pktmbuf_free(hdr);
+		out_alias_undo(c, alias_new);
 		return rc;
 	}
 	tq_worker_count(w, dup ? TQ_CTR_mqtt_publish_resent : TQ_CTR_mqtt_publish_out);
@@ -326,6 +394,7 @@ tq_mqtt_sess_pump(struct tq_worker *w, struct tq_mqtt_sess *s)
 		e->state = e->qos == 1 ? QE_WAIT_PUBACK : QE_WAIT_PUBREC;
 		s->inflight[s->inflight_n++] = e;
 	}
+	queue_level(s);
 }
 
 void
@@ -371,7 +440,13 @@ tq_mqtt_sess_enqueue(struct tq_worker *w, struct tq_mqtt_sess *s, struct tq_msg 
 		tq_worker_count(w, TQ_CTR_mqtt_qos0_offline);
 		return;
 	}
-	if (s->q_len >= tq_mqtt.conf.max_queued) {
+	/*
+	 * Past max_queued QoS 0 is dropped; QoS 1/2 for a connected client is still taken, up
+	 * to twice the limit, while the publishers are paused (the slot's full flag, read by
+	 * tq_mqtt_route). An offline session cannot drain: it holds max_queued, no more, and
+	 * never pauses publishers.
+	 */
+	if (s->q_len >= (qos && s->conn ? 2 * tq_mqtt.conf.max_queued : tq_mqtt.conf.max_queued)) {
 		tq_worker_count(w, TQ_CTR_mqtt_queue_full);
 		return;
 	}
@@ -392,6 +467,8 @@ tq_mqtt_sess_enqueue(struct tq_worker *w, struct tq_mqtt_sess *s, struct tq_msg 
 		s->q_head = e;
 	s->q_tail = e;
 	s->q_len++;
+	if (s->q_len >= tq_mqtt.conf.max_queued && s->conn)
+		__atomic_store_n(&tq_mqtt.slots[s->slot].full, 1, __ATOMIC_RELAXED);
 	if (s->conn)
 		tq_mqtt_sess_pump(w, s);
 }
