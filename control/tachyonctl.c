@@ -356,6 +356,7 @@ usage(void)
 	       "  conns            TCP connections: state, windows, RTT, queued bytes\n"
 	       "  info             version, workers, uptime\n"
 	       "  mqtt             MQTT broker: clients, sessions, subscriptions, retained\n"
+	       "  amqp             AMQP broker: connections, queues, consumers, messages\n"
 	       "  ping IP [COUNT]  make tachyond send ICMP echo requests and count replies\n"
 	       "  nsim PORT rx|tx [KEY=VALUE ...]\n"
 	       "                   show or change the network simulator of a port's direction\n"
@@ -418,6 +419,8 @@ main(int argc, char **argv)
 		rc = cmd_raw(&c, "/tachyon/info");
 	else if (strcmp(cmd, "mqtt") == 0)
 		rc = cmd_raw(&c, "/tachyon/mqtt");
+	else if (strcmp(cmd, "amqp") == 0)
+		rc = cmd_raw(&c, "/tachyon/amqp");
 	else if (strcmp(cmd, "ping") == 0 && optind + 1 < argc)
 		rc = cmd_ping(&c, argv[optind + 1], optind + 2 < argc ? atoi(argv[optind + 2]) : 3);
 	else if (strcmp(cmd, "nsim") == 0 && optind + 2 < argc)

@@ -151,6 +151,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "tachyond: MQTT on port %u: %s\n", cfg.mqtt.port, strerror(-ret));
 		goto out_mqtt;
 	}
+	ret = tq_amqp_broker_start(&cfg.amqp);
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: AMQP on port %u: %s\n", cfg.amqp.port, strerror(-ret));
+		goto out_mqtt;
+	}
 	if (tq_telemetry_register(&cfg))
 		fprintf(stderr, "tachyond: warning: telemetry commands not registered\n");
 
@@ -180,6 +185,7 @@ main(int argc, char **argv)
 	tq_telemetry_close();
 	tq_nsim_ctl_close(); /* before the workers it reads are destroyed */
 out_mqtt:
+	tq_amqp_broker_close(); /* workers stopped: connections, queues and messages go */
 	tq_mqtt_broker_close(); /* workers stopped: sessions and messages go */
 out_ports:
 	tq_port_close_all();

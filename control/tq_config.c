@@ -28,6 +28,7 @@ tq_config_defaults(struct tq_config *c)
 	c->dp.arp_retries = 3;
 	tq_tcp_conf_defaults(&c->dp.tcp);
 	tq_mqtt_conf_defaults(&c->mqtt);
+	tq_amqp_conf_defaults(&c->amqp);
 }
 
 static int
@@ -71,6 +72,9 @@ struct u32_key {
 
 #define MQTT_KEY(k, lo, hi)                                                                        \
 	{"mqtt", #k, offsetof(struct tq_config, mqtt.k), sizeof(((struct tq_mqtt_conf *)0)->k), lo, hi}
+
+#define AMQP_KEY(k, lo, hi)                                                                        \
+	{"amqp", #k, offsetof(struct tq_config, amqp.k), sizeof(((struct tq_amqp_conf *)0)->k), lo, hi}
 
 static const struct u32_key u32_keys[] = {
 	DP_KEY("dataplane", "burst", burst, 1, TQ_BURST_MAX),
@@ -119,6 +123,12 @@ static const struct u32_key u32_keys[] = {
 	MQTT_KEY(max_retained, 0, 1 << 24),
 	MQTT_KEY(sys_interval, 0, 86400),
 	MQTT_KEY(msg_pool, 1023, 1 << 24),
+	AMQP_KEY(port, 0, 65535),
+	AMQP_KEY(frame_max, 4096, 1 << 20),
+	AMQP_KEY(channel_max, 1, 65535),
+	AMQP_KEY(heartbeat, 0, 65535),
+	AMQP_KEY(max_queues, 16, 1 << 22),
+	AMQP_KEY(op_pool, 1023, 1 << 24),
 };
 
 static void
@@ -198,6 +208,17 @@ tq_config_set(struct tq_config *c, const char *section, const char *key, const c
 				 value);
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (strcmp(section, "amqp") == 0 &&
+	    (strcmp(key, "default_user") == 0 || strcmp(key, "default_pass") == 0)) {
+		char *dst = key[8] == 'u' ? c->amqp.default_user : c->amqp.default_pass;
+
+		if (strlen(value) >= sizeof(c->amqp.default_user)) {
+			snprintf(err, errlen, "amqp.%s: at most 63 bytes", key);
+			return -EINVAL;
+		}
+		snprintf(dst, sizeof(c->amqp.default_user), "%s", value);
 		return 0;
 	}
 	if (strcmp(section, "mqtt") == 0 && strcmp(key, "shared_strategy") == 0) {

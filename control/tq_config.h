@@ -8,11 +8,13 @@
 #include <stddef.h>
 
 #include "dataplane/tq_worker.h"
+#include "proto/amqp/tq_amqp_broker.h"
 #include "proto/mqtt/tq_mqtt_broker.h"
 
 struct tq_config {
 	struct tq_dp_conf dp;
 	struct tq_mqtt_conf mqtt; /* [mqtt] */
+	struct tq_amqp_conf amqp; /* [amqp] */
 	char path[256]; /* config file loaded, "" when none */
 };
 

@@ -309,8 +309,28 @@ tel_mqtt_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* /tachyon/amqp: the AMQP broker's figures. */
+static int
+tel_amqp_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct tq_amqp_stats st;
+
+	(void)cmd;
+	(void)params;
+	tq_amqp_broker_stats(&st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "port", tel_cfg->amqp.port);
+	rte_tel_data_add_dict_u64(d, "connections", st.connections);
+	rte_tel_data_add_dict_u64(d, "queues", st.queues);
+	rte_tel_data_add_dict_u64(d, "consumers", st.consumers);
+	rte_tel_data_add_dict_u64(d, "messages_ready", st.messages_ready);
+	rte_tel_data_add_dict_u64(d, "messages_unacked", st.messages_unacked);
+	return 0;
+}
+
 TEL_LOCKED(info)
 TEL_LOCKED(mqtt)
+TEL_LOCKED(amqp)
 TEL_LOCKED(stats)
 TEL_LOCKED(counters)
 TEL_LOCKED(ports)
@@ -343,6 +363,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "TCP connections of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/mqtt", tel_mqtt,
 					 "MQTT broker: clients, sessions, subscriptions, retained");
+	rc |= rte_telemetry_register_cmd("/tachyon/amqp", tel_amqp,
+					 "AMQP broker: connections, queues, consumers, messages");
 	rc |= rte_telemetry_register_cmd("/tachyon/nsim", tel_nsim,
 					 "Network simulator. Parameters: port,rx|tx[,key=value...]");
 	return rc ? -EINVAL : 0;

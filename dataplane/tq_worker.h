@@ -105,12 +105,14 @@ struct tq_worker {
 	struct tq_arp_cache arp __rte_cache_aligned;
 	struct tq_tcp_worker *tcp; /* this worker's TCP (TCBs, table, timers); owned */
 	struct tq_mqtt_worker *mqtt; /* this worker's MQTT sessions; owned by proto/mqtt */
+	struct tq_amqp_worker *amqp; /* this worker's AMQP connections; owned by proto/amqp */
 	uint16_t ping_id;
 } __rte_cache_aligned;
 
 /* The router's workers; written by control at boot, read by everyone after. */
 struct tq_tcp_worker;
 struct tq_mqtt_worker;
+struct tq_amqp_worker;
 
 struct tq_dataplane {
 	unsigned int nb_workers;

@@ -7,6 +7,9 @@
 
 #include "tq_msg.h"
 
+void (*tq_bridge_to_amqp)(struct tq_worker *w, const struct tq_msg *mqtt_msg);
+void (*tq_bridge_to_mqtt)(struct tq_worker *w, const struct tq_msg *amqp_msg);
+
 struct rte_mempool *
 tq_msg_pool_create(const char *name, uint32_t n, int socket)
 {

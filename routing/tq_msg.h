@@ -30,8 +30,12 @@ struct tq_msg {
 	uint8_t qos;              /* as published */
 	bool retain;              /* as published */
 	bool heap;                /* from rte_malloc, not the pool */
-	uint16_t topic_len;
-	uint32_t props_len;       /* bytes of props.raw at data + topic_len */
+	uint16_t topic_len;       /* MQTT topic, or AMQP routing key */
+	uint8_t exchange_len;     /* AMQP: the exchange published to, after the routing key */
+	bool amqp;                /* AMQP form: props_len bytes of content header payload follow */
+	uint8_t priority;         /* AMQP basic priority (0 when unset) */
+	uint32_t props_len;       /* MQTT: bytes of props.raw at data + topic_len; AMQP: the
+				   * content header frame payload at data + topic_len + exchange_len */
 	uint32_t payload_len;
 	uint64_t expiry_ms;       /* tq_msg_now_ms() deadline, 0: never expires */
 	uint64_t origin;          /* publisher's session key (MQTT no local), 0: none */
@@ -44,6 +48,16 @@ struct tq_msg {
 	struct tq_mqtt_props props;
 	char data[];              /* topic (not NUL-terminated), then the property block */
 };
+
+/*
+ * The MQTT <-> AMQP bridge (ARCHITECTURE.md): each broker sets the hook the other calls,
+ * at boot, on the control thread (NULL: that broker is off). Called on a worker with a
+ * message of the caller's world; the callee makes its own copy (sharing the payload by
+ * reference) and routes it. MQTT topic a/b is AMQP routing key a.b on amq.topic of "/".
+ */
+struct tq_worker;
+extern void (*tq_bridge_to_amqp)(struct tq_worker *w, const struct tq_msg *mqtt_msg);
+extern void (*tq_bridge_to_mqtt)(struct tq_worker *w, const struct tq_msg *amqp_msg);
 
 /* A pool of messages with TQ_MSG_INLINE bytes inline. Control thread, boot. NULL + errno. */
 struct rte_mempool *tq_msg_pool_create(const char *name, uint32_t n, int socket);
@@ -58,6 +72,19 @@ static inline const char *
 tq_msg_topic(const struct tq_msg *m)
 {
 	return m->data;
+}
+
+static inline const char *
+tq_msg_exchange(const struct tq_msg *m)
+{
+	return m->data + m->topic_len;
+}
+
+/* AMQP: the content header frame payload as published (class, weight, size, properties). */
+static inline const uint8_t *
+tq_msg_amqp_header(const struct tq_msg *m)
+{
+	return (const uint8_t *)m->data + m->topic_len + m->exchange_len;
 }
 
 static inline void

@@ -218,6 +218,7 @@ tq_mqtt_broker_start(const struct tq_mqtt_conf *conf)
 	tq_worker_app_register(TQ_MSG_MQTT_MOVED, ring_moved);
 	tq_worker_app_register(TQ_MSG_MQTT_RETRY, ring_retry);
 	tq_worker_app_tick(mqtt_tick);
+	tq_mqtt_bridge_init(true);
 	rc = tq_tcp_listen((uint16_t)conf->port, &tq_mqtt_app, NULL);
 	if (rc < 0)
 		goto fail;
@@ -236,6 +237,7 @@ tq_mqtt_broker_close(void)
 {
 	if (!tq_mqtt.slots && !tq_mqtt.trie)
 		return;
+	tq_mqtt_bridge_init(false);
 	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
 		if (tq_dp.workers[i] && tq_dp.workers[i]->mqtt)
 			while (tq_worker_drain_inbound(tq_dp.workers[i]))

@@ -465,6 +465,8 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	}
 	w->mqtt->throttle = false;
 	matched = tq_mqtt_route(w, m, m->origin);
+	if (tq_bridge_to_amqp) /* amq.topic: AMQP queues bound to a.b get it too */
+		tq_bridge_to_amqp(w, m);
 	tq_msg_unref(m);
 	if (w->mqtt->throttle && !c->throttled) {
 		c->throttled = true;

@@ -311,6 +311,8 @@ struct tq_msg *tq_mqtt_msg_make(struct tq_worker *w, const char *topic, uint16_t
 				const void *payload, uint32_t plen, uint8_t qos, bool retain,
 				const struct tq_mqtt_props *props);
 void tq_mqtt_sys_tick(struct tq_worker *w);
+/* Set (or clear) tq_bridge_to_mqtt. Control thread. */
+void tq_mqtt_bridge_init(bool on);
 /* Copy @props (5.0, as decoded) into @m's inline area, spans rebased. */
 void tq_mqtt_msg_set_props(struct tq_msg *m, const struct tq_mqtt_props *props);
 

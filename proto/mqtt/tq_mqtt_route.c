@@ -440,3 +440,44 @@ tq_mqtt_sys_tick(struct tq_worker *w)
 	sys_put(w, "$SYS/broker/bytes/received", "%lu", sum_ctr(TQ_CTR_mqtt_bytes_in));
 	sys_put(w, "$SYS/broker/bytes/sent", "%lu", sum_ctr(TQ_CTR_mqtt_bytes_out));
 }
+
+/*
+ * The bridge from AMQP: a publish to amq.topic of "/" with routing key a.b reaches MQTT
+ * subscribers of a/b ('.' and '/' swap back). Persistent messages (delivery mode 2) are
+ * QoS 1, others QoS 0; the body is shared by reference; properties are not carried.
+ */
+static void
+from_amqp(struct tq_worker *w, const struct tq_msg *am)
+{
+	struct tq_msg *m;
+	bool heap;
+
+	if (!w->mqtt || am->topic_len == 0)
+		return;
+	m = tq_msg_alloc(tq_mqtt.msg_pool, am->topic_len, &heap);
+	if (!m) {
+		tq_worker_count(w, TQ_CTR_mqtt_no_memory);
+		return;
+	}
+	m->qos = am->qos ? 1 : 0;
+	m->topic_len = am->topic_len;
+	for (uint16_t i = 0; i < am->topic_len; i++) {
+		char ch = tq_msg_topic(am)[i];
+
+		m->data[i] = ch == '.' ? '/' : ch == '/' ? '.' : ch;
+	}
+	m->payload_len = am->payload_len;
+	if (am->payload && !(m->payload = rte_pktmbuf_clone(am->payload, w->pool))) {
+		tq_msg_unref(m);
+		return;
+	}
+	if (tq_mqtt_topic_valid((const uint8_t *)m->data, m->topic_len))
+		tq_mqtt_route(w, m, 0);
+	tq_msg_unref(m);
+}
+
+void
+tq_mqtt_bridge_init(bool on)
+{
+	tq_bridge_to_mqtt = on ? from_amqp : NULL;
+}

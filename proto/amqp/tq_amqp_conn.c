@@ -1,0 +1,669 @@
+/*
+ * AMQP over tachyon's TCP: the connection's receive chain, framing, the connection class
+ * (start, tune, open, close), heartbeats, and frames out. The worker owning the TCP
+ * connection only.
+ *
+ * Receive works as in MQTT (tq_mqtt_conn.c): TCP's mbufs are linked, a frame inside one mbuf
+ * is decoded where it lies, one split across mbufs is copied into the worker's scratch
+ * buffer, body frames are taken by reference. Frames out go through one ordered chain
+ * (c->ctl) that TCP takes as it can; while it holds more than CTL_BACKLOG_MAX bytes, or while
+ * replies from queue homes are awaited, nothing more is read (the TCP window closes).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq_amqp_int.h"
+#include "tq_amqp_queue.h"
+
+#define CTL_BACKLOG_MAX (256 * 1024)
+
+static void
+ctl_flush(struct tq_amqp_conn *c)
+{
+	int rc;
+
+	if (!c->ctl)
+		return;
+	rc = tq_tcp_send(c->tcp, c->ctl);
+	if (rc == 0) {
+		c->ctl = NULL;
+		c->ctl_len = 0;
+	} else if (rc == -ENOBUFS) {
+		tq_tcp_want_writable(c->tcp);
+	} else {
+		rte_pktmbuf_free(c->ctl);
+		c->ctl = NULL;
+		c->ctl_len = 0;
+	}
+}
+
+/* Append a chain to what goes out, in order. */
+int tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m);
+int
+tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	if (c->state == AC_DEAD) {
+		rte_pktmbuf_free(m);
+		return -EPIPE;
+	}
+	if (c->ctl) {
+		if (c->ctl->nb_segs + m->nb_segs > RTE_MBUF_MAX_NB_SEGS) {
+			ctl_flush(c); /* hand what we have to TCP first */
+			if (c->ctl) {
+				rte_pktmbuf_free(m);
+				return -ENOBUFS;
+			}
+			c->ctl = m;
+		} else {
+			rte_pktmbuf_lastseg(c->ctl)->next = m;
+			c->ctl->nb_segs = (uint16_t)(c->ctl->nb_segs + m->nb_segs);
+			c->ctl->pkt_len += len;
+		}
+	} else {
+		c->ctl = m;
+	}
+	c->ctl_len += len;
+	c->last_tx_ms = tq_msg_now_ms();
+	ctl_flush(c);
+	return 0;
+}
+
+int
+tq_amqp_send(struct tq_amqp_conn *c, const void *buf, size_t len)
+{
+	struct rte_mbuf *m = tq_mbuf_from_bytes(c->w->pool, buf, (uint32_t)len);
+
+	if (!m) {
+		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+		return -ENOMEM;
+	}
+	return tq_amqp_send_chain(c, m);
+}
+
+int
+tq_amqp_send_method(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx,
+		    const void *args)
+{
+	struct tq_amqp_worker *wk = c->w->amqp;
+	ssize_t len = tq_amqp_method_encode(wk->scratch, wk->scratch_cap, channel,
+					    &tq_amqp_methods[method_idx], args);
+
+	if (len < 0)
+		return (int)len;
+	return tq_amqp_send(c, wk->scratch, (size_t)len);
+}
+
+static void
+rx_consume(struct tq_amqp_conn *c, uint32_t n)
+{
+	c->rx_len -= n;
+	while (n && c->rx) {
+		struct rte_mbuf *m = c->rx;
+
+		if (m->data_len <= n) {
+			n -= m->data_len;
+			c->rx = m->next;
+			m->next = NULL;
+			m->nb_segs = 1;
+			m->pkt_len = m->data_len;
+			rte_pktmbuf_free(m);
+		} else {
+			m->data_off = (uint16_t)(m->data_off + n);
+			m->data_len = (uint16_t)(m->data_len - n);
+			n = 0;
+		}
+	}
+	if (!c->rx)
+		c->rx_tail = NULL;
+}
+
+static void
+rx_free(struct tq_amqp_conn *c)
+{
+	rx_consume(c, c->rx_len);
+	while (c->rx) { /* zero-length leftovers */
+		struct rte_mbuf *m = c->rx;
+
+		c->rx = m->next;
+		m->next = NULL;
+		m->nb_segs = 1;
+		rte_pktmbuf_free(m);
+	}
+	c->rx_tail = NULL;
+	c->rx_len = 0;
+}
+
+/* Hard error: connection.close with @code; only close/close-ok are read from now on. */
+void
+tq_amqp_conn_error(struct tq_amqp_conn *c, uint16_t code, const char *text, uint32_t method_id)
+{
+	struct tq_amqp_connection_close cl = {
+		.reply_code = code,
+		.reply_text = {.p = (const uint8_t *)text, .len = (uint32_t)strlen(text)},
+		.class_id = TQ_AMQP_ID_CLASS(method_id),
+		.method_id = TQ_AMQP_ID_METHOD(method_id),
+	};
+
+	if (c->state >= AC_CLOSING)
+		return;
+	tq_worker_count(c->w, TQ_CTR_amqp_conn_errors);
+	if (c->state <= AC_START_OK && code != TQ_AMQP_ACCESS_REFUSED) {
+		/* before tune nothing was negotiated: close the socket (spec 4.10.2) */
+		c->state = AC_DEAD;
+		tq_tcp_close(c->tcp);
+		return;
+	}
+	tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE, &cl);
+	c->state = AC_CLOSING;
+}
+
+void
+tq_amqp_chan_error(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint16_t code,
+		   const char *text, uint32_t method_id)
+{
+	struct tq_amqp_channel_close cl = {
+		.reply_code = code,
+		.reply_text = {.p = (const uint8_t *)text, .len = (uint32_t)strlen(text)},
+		.class_id = TQ_AMQP_ID_CLASS(method_id),
+		.method_id = TQ_AMQP_ID_METHOD(method_id),
+	};
+
+	if (tq_amqp_reply_is_hard(code) == 1) {
+		tq_amqp_conn_error(c, code, text, method_id);
+		return;
+	}
+	if (ch->closing)
+		return;
+	tq_worker_count(c->w, TQ_CTR_amqp_chan_errors);
+	tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_CHANNEL_CLOSE, &cl);
+	ch->closing = true;
+}
+
+static void
+send_start(struct tq_amqp_conn *c)
+{
+	uint8_t props[1024];
+	struct tq_amqp_server_info si = {
+		.product = "tachyon",
+		.version = TQ_VERSION,
+		.platform = "DPDK",
+		.copyright = "tachyon authors, BSD-3-Clause",
+		.information = "https://example.invalid/tachyon",
+	};
+	struct tq_amqp_connection_start st = {
+		.version_major = 0,
+		.version_minor = 9,
+		.mechanisms = {.p = (const uint8_t *)"PLAIN AMQPLAIN", .len = 14},
+		.locales = {.p = (const uint8_t *)"en_US", .len = 5},
+	};
+
+	if (tq_amqp_server_properties(props, sizeof(props), &si, &st.server_properties) == 0)
+		tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_START, &st);
+	c->state = AC_START_OK;
+}
+
+static bool
+str_is(const struct tq_amqp_str *s, const char *v)
+{
+	size_t n = strlen(v);
+
+	return s->len == n && memcmp(s->p, v, n) == 0;
+}
+
+/* PLAIN: "authzid \0 user \0 password"; AMQPLAIN: a table with LOGIN and PASSWORD. */
+static bool
+credentials_ok(const struct tq_amqp_connection_start_ok *so)
+{
+	struct tq_amqp_str user = {0}, pass = {0};
+
+	if (str_is(&so->mechanism, "PLAIN")) {
+		const uint8_t *p = so->response.p, *end = p + so->response.len;
+		const uint8_t *z1 = memchr(p, 0, so->response.len), *z2;
+
+		if (!z1)
+			return false;
+		z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+		if (!z2)
+			return false;
+		user.p = z1 + 1;
+		user.len = (uint32_t)(z2 - z1 - 1);
+		pass.p = z2 + 1;
+		pass.len = (uint32_t)(end - z2 - 1);
+	} else if (str_is(&so->mechanism, "AMQPLAIN")) {
+		/* the response is a table without its 4-byte size: walk it as contents */
+		struct tq_amqp_table t = {.p = so->response.p, .len = so->response.len};
+		struct tq_amqp_value v;
+
+		if (tq_amqp_table_get(t, "LOGIN", &v) == 1 && v.tag == TQ_AMQP_V_STR)
+			user = v.v.str;
+		if (tq_amqp_table_get(t, "PASSWORD", &v) == 1 && v.tag == TQ_AMQP_V_STR)
+			pass = v.v.str;
+	} else {
+		return false;
+	}
+	return str_is(&user, tq_amqp.conf.default_user) && str_is(&pass, tq_amqp.conf.default_pass);
+}
+
+static void
+conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
+{
+	uint32_t id = m->info->id;
+
+	switch (c->state) {
+	case AC_START_OK:
+		if (id != TQ_AMQP_CONNECTION_START_OK)
+			break;
+		if (!credentials_ok(&m->args.connection_start_ok)) {
+			/* authentication_failure_close: 403 with a reason, then close */
+			c->state = AC_TUNE_OK; /* so that conn_error sends the close */
+			tq_worker_count(c->w, TQ_CTR_amqp_auth_failures);
+			tq_amqp_conn_error(c, TQ_AMQP_ACCESS_REFUSED,
+					   "ACCESS_REFUSED - Login was refused using authentication "
+					   "mechanism PLAIN",
+					   id);
+			return;
+		}
+		{
+			struct tq_amqp_connection_tune t = {
+				.channel_max = (uint16_t)tq_amqp.conf.channel_max,
+				.frame_max = tq_amqp.conf.frame_max,
+				.heartbeat = (uint16_t)tq_amqp.conf.heartbeat,
+			};
+
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_TUNE, &t);
+		}
+		c->state = AC_TUNE_OK;
+		return;
+	case AC_TUNE_OK:
+		if (id != TQ_AMQP_CONNECTION_TUNE_OK)
+			break;
+		{
+			const struct tq_amqp_connection_tune_ok *t = &m->args.connection_tune_ok;
+
+			if ((t->frame_max && t->frame_max < TQ_AMQP_FRAME_MIN_SIZE) ||
+			    t->frame_max > tq_amqp.conf.frame_max ||
+			    t->channel_max > tq_amqp.conf.channel_max) {
+				tq_amqp_conn_error(c, TQ_AMQP_NOT_ALLOWED,
+						   "NOT_ALLOWED - tune-ok beyond what was offered", id);
+				return;
+			}
+			c->frame_max = t->frame_max ? t->frame_max : tq_amqp.conf.frame_max;
+			c->channel_max = t->channel_max ? t->channel_max
+							: (uint16_t)tq_amqp.conf.channel_max;
+			c->heartbeat = t->heartbeat;
+			c->chans = calloc((size_t)c->channel_max + 1, sizeof(*c->chans));
+			if (!c->chans) {
+				tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", id);
+				return;
+			}
+		}
+		c->state = AC_OPEN;
+		return;
+	case AC_OPEN:
+		if (id != TQ_AMQP_CONNECTION_OPEN)
+			break;
+		{
+			const struct tq_amqp_str *vh = &m->args.connection_open.virtual_host;
+			struct tq_amqp_connection_open_ok ok = {0};
+
+			if (!str_is(vh, "/")) { /* vhosts come with the control plane */
+				tq_amqp_conn_error(c, TQ_AMQP_NOT_ALLOWED,
+						   "NOT_ALLOWED - vhost not found", id);
+				return;
+			}
+			memcpy(c->vhost, "/", 2);
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_OPEN_OK, &ok);
+		}
+		c->state = AC_RUNNING;
+		c->w->amqp->connected++;
+		tq_worker_count(c->w, TQ_CTR_amqp_connects);
+		return;
+	case AC_RUNNING:
+		if (id == TQ_AMQP_CONNECTION_CLOSE) {
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE_OK, NULL);
+			c->state = AC_DEAD;
+			tq_tcp_close(c->tcp);
+			return;
+		}
+		if (id == TQ_AMQP_CONNECTION_CLOSE_OK || id == TQ_AMQP_CONNECTION_BLOCKED ||
+		    id == TQ_AMQP_CONNECTION_UNBLOCKED)
+			break;
+		if (id == TQ_AMQP_CONNECTION_UPDATE_SECRET) {
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_UPDATE_SECRET_OK, NULL);
+			return;
+		}
+		break;
+	case AC_CLOSING:
+		if (id == TQ_AMQP_CONNECTION_CLOSE_OK || id == TQ_AMQP_CONNECTION_CLOSE) {
+			if (id == TQ_AMQP_CONNECTION_CLOSE)
+				tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE_OK, NULL);
+			c->state = AC_DEAD;
+			tq_tcp_close(c->tcp);
+		}
+		return;
+	}
+	tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID, "COMMAND_INVALID - unexpected method", id);
+}
+
+/* One frame, whole, at @base (also at the head of c->rx). */
+static void
+handle_frame(struct tq_amqp_conn *c, const struct tq_amqp_frame *f)
+{
+	struct tq_amqp_method m;
+	size_t off;
+	ssize_t rc;
+
+	if (f->type == TQ_AMQP_FRAME_HEARTBEAT)
+		return;
+	if (c->state == AC_CLOSING && !(f->type == TQ_AMQP_FRAME_METHOD && f->channel == 0))
+		return; /* after our close only close/close-ok count (spec 2.2.4) */
+	if (f->type != TQ_AMQP_FRAME_METHOD) {
+		if (c->state != AC_RUNNING || f->channel == 0) {
+			tq_amqp_conn_error(c, TQ_AMQP_UNEXPECTED_FRAME,
+					   "UNEXPECTED_FRAME - content frame here", 0);
+			return;
+		}
+		if (f->type == TQ_AMQP_FRAME_HEADER)
+			tq_amqp_chan_header(c, f->channel, f->payload, f->size);
+		else
+			tq_amqp_chan_body(c, f->channel, TQ_AMQP_FRAME_HDR_LEN, f->size);
+		return;
+	}
+	rc = tq_amqp_method_decode(f->payload, f->size, &m, &off);
+	if (rc < 0) {
+		tq_amqp_conn_error(c, tq_amqp_err_reply((int)rc), tq_amqp_err_text((int)rc), 0);
+		return;
+	}
+	if (!(m.info->sent_by & TQ_AMQP_BY_CLIENT)) {
+		tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID,
+				   "COMMAND_INVALID - a method only servers send", m.info->id);
+		return;
+	}
+	if (f->channel == 0) {
+		if (TQ_AMQP_ID_CLASS(m.info->id) != TQ_AMQP_CLASS_CONNECTION) {
+			tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID,
+					   "COMMAND_INVALID - channel 0 is for the connection class",
+					   m.info->id);
+			return;
+		}
+		conn_method(c, &m);
+		return;
+	}
+	if (c->state != AC_RUNNING) {
+		tq_amqp_conn_error(c, TQ_AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - connection not open",
+				   m.info->id);
+		return;
+	}
+	if (f->channel > c->channel_max) {
+		tq_amqp_conn_error(c, TQ_AMQP_CHANNEL_ERROR,
+				   "CHANNEL_ERROR - channel number above channel-max", m.info->id);
+		return;
+	}
+	tq_amqp_chan_method(c, f->channel, &m);
+}
+
+void
+tq_amqp_conn_resume(struct tq_amqp_conn *c)
+{
+	struct tq_amqp_worker *wk = c->w->amqp;
+
+	while (c->rx_len && c->state < AC_DEAD && !c->waiting && c->ctl_len < CTL_BACKLOG_MAX) {
+		struct tq_amqp_frame f;
+		uint8_t hdr[TQ_AMQP_FRAME_HDR_LEN];
+		const uint8_t *base;
+		uint32_t total;
+		size_t off;
+		ssize_t rc;
+
+		if (c->state == AC_HEADER) {
+			uint8_t ph[TQ_AMQP_PROTOCOL_HEADER_LEN];
+			uint32_t n = RTE_MIN(c->rx_len, (uint32_t)sizeof(ph));
+
+			tq_mbuf_copy_out(c->rx, 0, n, ph);
+			rc = tq_amqp_protocol_header_check(ph, n, &off);
+			if (rc == TQ_AMQP_NEED_MORE)
+				break;
+			if (rc < 0) { /* ours, then close (spec 4.2.2) */
+				tq_worker_count(c->w, TQ_CTR_amqp_bad_header);
+				tq_amqp_send(c, tq_amqp_protocol_header, TQ_AMQP_PROTOCOL_HEADER_LEN);
+				c->state = AC_DEAD;
+				tq_tcp_close(c->tcp);
+				break;
+			}
+			rx_consume(c, TQ_AMQP_PROTOCOL_HEADER_LEN);
+			send_start(c);
+			continue;
+		}
+		if (c->rx_len < TQ_AMQP_FRAME_HDR_LEN)
+			break;
+		tq_mbuf_copy_out(c->rx, 0, TQ_AMQP_FRAME_HDR_LEN, hdr);
+		total = TQ_AMQP_FRAME_OVERHEAD + ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
+						  (uint32_t)hdr[5] << 8 | hdr[6]);
+		if (total > (c->frame_max ? c->frame_max : TQ_AMQP_FRAME_MIN_SIZE) ||
+		    total < TQ_AMQP_FRAME_OVERHEAD) {
+			tq_worker_count(c->w, TQ_CTR_amqp_frame_errors);
+			tq_amqp_conn_error(c, TQ_AMQP_FRAME_ERROR, "FRAME_ERROR - frame too large", 0);
+			rx_free(c);
+			break;
+		}
+		if (total > c->rx_len)
+			break;
+		if (c->rx->data_len >= total) {
+			base = rte_pktmbuf_mtod(c->rx, const uint8_t *);
+		} else {
+			tq_mbuf_copy_out(c->rx, 0, total, wk->scratch);
+			base = wk->scratch;
+		}
+		rc = tq_amqp_frame_parse(base, total, c->frame_max, &f, &off);
+		if (rc <= 0) {
+			tq_worker_count(c->w, TQ_CTR_amqp_frame_errors);
+			tq_amqp_conn_error(c, tq_amqp_err_reply((int)rc), tq_amqp_err_text((int)rc), 0);
+			rx_free(c);
+			break;
+		}
+		handle_frame(c, &f);
+		rx_consume(c, total);
+	}
+	if (c->unreleased && c->state < AC_DEAD && !c->waiting && c->ctl_len < CTL_BACKLOG_MAX) {
+		tq_tcp_rx_release(c->tcp, c->unreleased);
+		c->unreleased = 0;
+	}
+}
+
+static void hb_arm(struct tq_amqp_conn *c, uint32_t seconds);
+
+static int
+amqp_connected(struct tq_tcp_conn *t)
+{
+	struct tq_worker *w = tq_tcp_worker(t);
+	struct tq_amqp_worker *wk = w->amqp;
+	struct tq_amqp_conn *c;
+	uint32_t slot;
+
+	for (slot = 0; slot < wk->nslots; slot++) {
+		uint32_t s = (wk->free_hint + slot) % wk->nslots;
+
+		if (!wk->conns[s]) {
+			slot = s;
+			break;
+		}
+	}
+	if (slot >= wk->nslots)
+		return -ENOSPC;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->tcp = t;
+	c->w = w;
+	c->slot = slot;
+	c->gen = ++wk->gens[slot];
+	wk->conns[slot] = c;
+	wk->free_hint = slot + 1;
+	c->last_rx_ms = c->last_tx_ms = tq_msg_now_ms();
+	tq_tcp_set_user(t, c);
+	hb_arm(c, 20); /* the handshake must finish within 10 s */
+	return 0;
+}
+
+static void
+amqp_data(struct tq_tcp_conn *t, struct rte_mbuf *m)
+{
+	struct tq_amqp_conn *c = tq_tcp_user(t);
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	c->unreleased += len;
+	c->last_rx_ms = tq_msg_now_ms();
+	if (c->state == AC_DEAD) {
+		rte_pktmbuf_free(m);
+		tq_tcp_rx_release(t, c->unreleased);
+		c->unreleased = 0;
+		return;
+	}
+	if (c->rx_tail)
+		c->rx_tail->next = m;
+	else
+		c->rx = m;
+	c->rx_tail = rte_pktmbuf_lastseg(m);
+	c->rx_len += len;
+	tq_amqp_conn_resume(c);
+}
+
+static void
+amqp_writable(struct tq_tcp_conn *t)
+{
+	struct tq_amqp_conn *c = tq_tcp_user(t);
+
+	ctl_flush(c);
+	if (!c->ctl)
+		tq_amqp_conn_resume(c);
+}
+
+static void
+amqp_peer_closed(struct tq_tcp_conn *t)
+{
+	struct tq_amqp_conn *c = tq_tcp_user(t);
+
+	if (c->state != AC_DEAD) {
+		c->state = AC_DEAD;
+		tq_tcp_close(t);
+	}
+}
+
+static void
+amqp_closed(struct tq_tcp_conn *t, int err)
+{
+	struct tq_amqp_conn *c = tq_tcp_user(t);
+	struct tq_amqp_worker *wk;
+
+	(void)err;
+	if (!c)
+		return;
+	wk = c->w->amqp;
+	if (c->chans) {
+		for (uint32_t i = 1; i <= c->channel_max; i++)
+			if (c->chans[i])
+				tq_amqp_chan_free(c, c->chans[i]);
+		free(c->chans);
+	}
+	tq_amqp_conn_drop_exclusive(c);
+	if (c->state >= AC_RUNNING || (c->state == AC_DEAD && c->frame_max))
+		if (wk->connected)
+			wk->connected--;
+	tq_timer_stop(&wk->wheel, c->hb_timer);
+	rx_free(c);
+	rte_pktmbuf_free(c->ctl);
+	wk->conns[c->slot] = NULL;
+	tq_tcp_set_user(t, NULL);
+	free(c);
+}
+
+struct tq_amqp_conn *
+tq_amqp_conn_by_handle(struct tq_worker *w, uint64_t h)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	uint32_t slot = TQ_AMQP_H_SLOT(h);
+	struct tq_amqp_conn *c;
+
+	if (slot >= wk->nslots || !(c = wk->conns[slot]) || c->gen != TQ_AMQP_H_GEN(h))
+		return NULL;
+	return c;
+}
+
+/*
+ * Heartbeats: every half interval, send one if nothing went out for that long; close when
+ * nothing came in for two intervals (what RabbitMQ does). Before the handshake ends the
+ * same timer bounds it.
+ */
+static void
+hb_arm(struct tq_amqp_conn *c, uint32_t seconds)
+{
+	struct tq_amqp_worker *wk = c->w->amqp;
+
+	c->hb_timer = tq_timer_start(&wk->wheel, (uintptr_t)c, (uint64_t)seconds * 10 / 2 + 1);
+}
+
+void tq_amqp_timer_fired(void *ctx, uint64_t user, uint32_t handle);
+void
+tq_amqp_timer_fired(void *ctx, uint64_t user, uint32_t handle)
+{
+	struct tq_amqp_conn *c = (struct tq_amqp_conn *)(uintptr_t)user;
+	uint64_t now = tq_msg_now_ms();
+
+	(void)ctx;
+	(void)handle;
+	c->hb_timer = 0;
+	if (c->state == AC_DEAD)
+		return;
+	if (c->state < AC_RUNNING && c->state != AC_CLOSING) {
+		if (now - c->last_rx_ms >= 10000 || c->state <= AC_START_OK) {
+			tq_worker_count(c->w, TQ_CTR_amqp_handshake_timeouts);
+			c->state = AC_DEAD;
+			tq_tcp_close(c->tcp);
+			return;
+		}
+		hb_arm(c, 10);
+		return;
+	}
+	if (!c->heartbeat) {
+		if (c->state == AC_CLOSING) /* close-ok never came */
+			hb_arm(c, 30);
+		return;
+	}
+	if (now - c->last_rx_ms >= 2000ull * c->heartbeat) {
+		tq_worker_count(c->w, TQ_CTR_amqp_heartbeat_timeouts);
+		c->state = AC_DEAD;
+		tq_tcp_abort(c->tcp); /* on_closed runs now: c is gone */
+		return;
+	}
+	if (now - c->last_tx_ms >= 500ull * c->heartbeat) {
+		uint8_t hb[TQ_AMQP_FRAME_OVERHEAD];
+
+		if (tq_amqp_heartbeat_encode(hb, sizeof(hb)) > 0)
+			tq_amqp_send(c, hb, sizeof(hb));
+	}
+	hb_arm(c, c->heartbeat);
+}
+
+const struct tq_tcp_app tq_amqp_app = {
+	.on_connected = amqp_connected,
+	.on_data = amqp_data,
+	.on_writable = amqp_writable,
+	.on_peer_closed = amqp_peer_closed,
+	.on_closed = amqp_closed,
+};
+
+/* Shutdown (workers stopped): every connection's channels and state go. */
+void tq_amqp_conns_free(struct tq_worker *w);
+void
+tq_amqp_conns_free(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+
+	for (uint32_t s = 0; s < wk->nslots; s++)
+		if (wk->conns[s])
+			amqp_closed(wk->conns[s]->tcp, 0);
+}
