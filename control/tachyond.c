@@ -18,6 +18,7 @@
 #include "dataplane/net/tq_ipv4.h"
 #include "dataplane/net/tq_tcp_var.h"
 #include "dataplane/tq_worker.h"
+#include "routing/tq_msg.h"
 #include "tq_config.h"
 #include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
@@ -58,12 +59,23 @@ create_pools(const struct tq_config *cfg, struct rte_mempool *queue_pools[])
 	}
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	queue_pools[q++] = socket_pools[rte_lcore_to_socket_id(lcore)];
+	if (cfg->dp.msg_mbufs) { /* queued payloads, copied when RX buffers run short */
+		tq_msgdata_pool = rte_pktmbuf_pool_create("tq_msgdata", cfg->dp.msg_mbufs - 1, 256,
+							  0, RTE_MBUF_DEFAULT_BUF_SIZE,
+							  (int)rte_socket_id());
+		if (!tq_msgdata_pool) {
+			fprintf(stderr, "tachyond: message data pool: %s\n", rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
 static void
 free_pools(void)
 {
+	rte_mempool_free(tq_msgdata_pool);
+	tq_msgdata_pool = NULL;
 	for (unsigned int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		rte_mempool_free(socket_pools[s]);
 		socket_pools[s] = NULL;

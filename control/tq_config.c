@@ -20,6 +20,7 @@ tq_config_defaults(struct tq_config *c)
 	c->dp.idle_sleep_max_us = 1000;
 	c->dp.ring_size = 1024;
 	c->dp.mbufs_per_worker = 8192;
+	c->dp.msg_mbufs = 16384;
 	c->dp.nb_rxd = 1024;
 	c->dp.nb_txd = 1024;
 	c->dp.arp_entries = 1024;
@@ -82,6 +83,7 @@ static const struct u32_key u32_keys[] = {
 	DP_KEY("dataplane", "idle_sleep_max_us", idle_sleep_max_us, 1, 1000000),
 	DP_KEY("dataplane", "ring_size", ring_size, 64, 1 << 20),
 	DP_KEY("dataplane", "mbufs_per_worker", mbufs_per_worker, 1024, 1 << 24),
+	DP_KEY("dataplane", "msg_mbufs", msg_mbufs, 0, 1 << 24),
 	DP_KEY("dataplane", "rx_desc", nb_rxd, 64, 16384),
 	DP_KEY("dataplane", "tx_desc", nb_txd, 64, 16384),
 	DP_KEY("arp", "entries", arp_entries, 16, 1 << 20),

@@ -38,6 +38,7 @@ struct tq_dp_conf {
 	uint32_t idle_sleep_max_us;/* longest single sleep (adaptive) */
 	uint32_t ring_size;        /* inbound ring entries per worker */
 	uint32_t mbufs_per_worker;
+	uint32_t msg_mbufs;        /* tq_msgdata_pool: queued payloads when RX runs short */
 	uint16_t nb_rxd, nb_txd;
 	uint32_t arp_entries;
 	uint32_t arp_reachable_s;

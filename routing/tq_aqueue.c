@@ -34,7 +34,7 @@ struct aq_node {
 	TAILQ_ENTRY(aq_node) link;  /* main, a consumer's unacked, or the dead letters */
 	TAILQ_ENTRY(aq_node) glink; /* its group's ready FIFO */
 	void *msg;
-	uint64_t seq;	      /* publish order, the position a requeue returns to */
+	uint64_t seq;         /* publish order, the position a requeue returns to */
 	uint64_t deadline;    /* deliverable while now <= deadline; TQ_AQUEUE_TTL_NONE */
 	uint64_t delivery_id; /* while unacked */
 	struct aq_group *group;
@@ -44,7 +44,7 @@ struct aq_node {
 	uint32_t delivery_count;
 	uint8_t level;
 	uint8_t state;
-	uint8_t reason;	 /* NODE_DEAD */
+	uint8_t reason; /* NODE_DEAD */
 	bool in_main;
 };
 
@@ -69,7 +69,7 @@ TAILQ_HEAD(aq_consumer_list, aq_consumer);
 struct aq_clevel {
 	int32_t prio;
 	uint32_t n;
-	struct aq_consumer_list active;	 /* with room, round-robin order */
+	struct aq_consumer_list active;  /* with room, round-robin order */
 	struct aq_consumer_list blocked; /* prefetch full or paused */
 };
 
@@ -82,12 +82,12 @@ struct aq_consumer {
 	bool no_ack;
 	bool exclusive;
 	bool paused;
-	bool active;	/* on level->active (else level->blocked) */
-	bool in_gready; /* on q->gready: has room and groups with ready messages */
-	TAILQ_ENTRY(aq_consumer) rr;	/* level->active / blocked */
-	TAILQ_ENTRY(aq_consumer) reg;	/* q->consumers, registration order */
+	bool active;                    /* on level->active (else level->blocked) */
+	bool in_gready;                 /* on q->gready: has room and groups with ready messages */
+	TAILQ_ENTRY(aq_consumer) rr;    /* level->active / blocked */
+	TAILQ_ENTRY(aq_consumer) reg;   /* q->consumers, registration order */
 	TAILQ_ENTRY(aq_consumer) glink; /* q->gready */
-	struct aq_node_list unacked;	/* delivery order */
+	struct aq_node_list unacked;    /* delivery order */
 	struct aq_group_list owned;
 	struct aq_group_list ready_groups; /* owned groups with ready messages, in turn */
 };
@@ -249,8 +249,8 @@ map_del(struct aq_map *m, uint64_t key)
 static struct aq_node *
 node_new(struct tq_aqueue *q)
 {
-	struct aq_node *m = q->conf.node_alloc ? q->conf.node_alloc(q->conf.ctx)
-					       : malloc(sizeof(*m));
+	struct aq_node *m =
+		q->conf.node_alloc ? q->conf.node_alloc(q->conf.ctx) : malloc(sizeof(*m));
 
 	if (m)
 		memset(m, 0, sizeof(*m));
@@ -430,7 +430,8 @@ pick_least_loaded(const struct tq_aqueue *q)
 	for (uint32_t i = 0; i < q->n_clevels; i++) {
 		struct aq_consumer *c, *best = NULL;
 
-		TAILQ_FOREACH(c, &q->clevels[i]->active, rr) {
+		TAILQ_FOREACH(c, &q->clevels[i]->active, rr)
+		{
 			if (!best || c->n_groups < best->n_groups ||
 			    (c->n_groups == best->n_groups && c->n_unacked < best->n_unacked))
 				best = c;
@@ -460,7 +461,8 @@ main_head(const struct tq_aqueue *q)
 {
 	for (int w = 3; w >= 0; w--)
 		if (q->bitmap[w]) {
-			uint32_t l = (uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(q->bitmap[w]);
+			uint32_t l =
+				(uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(q->bitmap[w]);
 			return TAILQ_FIRST(&q->levels[l]);
 		}
 	return NULL;
@@ -471,25 +473,26 @@ main_head(const struct tq_aqueue *q)
  * the head; an unassigned group's next head may land anywhere: walk from the nearer end,
  * judging by seq.
  */
-#define INSERT_BY_SEQ(head, m, field)                                                           \
-	do {                                                                                    \
-		struct aq_node *first_ = TAILQ_FIRST(head), *last_ = TAILQ_LAST(head, aq_node_list); \
-		struct aq_node *it_;                                                            \
-		if (!last_ || last_->seq < (m)->seq) {                                          \
-			TAILQ_INSERT_TAIL(head, m, field);                                      \
-		} else if ((m)->seq - first_->seq <= last_->seq - (m)->seq) {                   \
-			for (it_ = first_; it_->seq < (m)->seq; it_ = TAILQ_NEXT(it_, field))   \
-				;                                                               \
-			TAILQ_INSERT_BEFORE(it_, m, field);                                     \
-		} else {                                                                        \
-			for (it_ = last_; it_ && it_->seq > (m)->seq;                           \
-			     it_ = TAILQ_PREV(it_, aq_node_list, field))                        \
-				;                                                               \
-			if (it_)                                                                \
-				TAILQ_INSERT_AFTER(head, it_, m, field);                        \
-			else                                                                    \
-				TAILQ_INSERT_HEAD(head, m, field);                              \
-		}                                                                               \
+#define INSERT_BY_SEQ(head, m, field)                                                              \
+	do {                                                                                       \
+		struct aq_node *first_ = TAILQ_FIRST(head),                                        \
+			       *last_ = TAILQ_LAST(head, aq_node_list);                            \
+		struct aq_node *it_;                                                               \
+		if (!last_ || last_->seq < (m)->seq) {                                             \
+			TAILQ_INSERT_TAIL(head, m, field);                                         \
+		} else if ((m)->seq - first_->seq <= last_->seq - (m)->seq) {                      \
+			for (it_ = first_; it_->seq < (m)->seq; it_ = TAILQ_NEXT(it_, field))      \
+				;                                                                  \
+			TAILQ_INSERT_BEFORE(it_, m, field);                                        \
+		} else {                                                                           \
+			for (it_ = last_; it_ && it_->seq > (m)->seq;                              \
+			     it_ = TAILQ_PREV(it_, aq_node_list, field))                           \
+				;                                                                  \
+			if (it_)                                                                   \
+				TAILQ_INSERT_AFTER(head, it_, m, field);                           \
+			else                                                                       \
+				TAILQ_INSERT_HEAD(head, m, field);                                 \
+		}                                                                                  \
 	} while (0)
 
 static void
@@ -607,8 +610,8 @@ any_ready_head(const struct tq_aqueue *q)
 	if (m || q->ready == 0)
 		return m;
 	TAILQ_FOREACH(c, &q->consumers, reg)
-		if (!TAILQ_EMPTY(&c->ready_groups))
-			return TAILQ_FIRST(&TAILQ_FIRST(&c->ready_groups)->ready);
+	if (!TAILQ_EMPTY(&c->ready_groups))
+		return TAILQ_FIRST(&TAILQ_FIRST(&c->ready_groups)->ready);
 	return NULL;
 }
 
@@ -858,8 +861,7 @@ consumer_free(struct tq_aqueue *q, struct aq_consumer *c)
 }
 
 static int
-settle(struct tq_aqueue *q, uint64_t cid, uint64_t delivery_id, bool multiple,
-       enum settle_how how)
+settle(struct tq_aqueue *q, uint64_t cid, uint64_t delivery_id, bool multiple, enum settle_how how)
 {
 	struct aq_consumer *c = map_get(&q->consumer_map, cid);
 	struct aq_node *m, *last = NULL;
@@ -875,7 +877,8 @@ settle(struct tq_aqueue *q, uint64_t cid, uint64_t delivery_id, bool multiple,
 		n = 1;
 	} else if (how == SETTLE_REQUEUE) {
 		/* newest first: each lands in front of the one requeued before it */
-		TAILQ_FOREACH(m, &c->unacked, link) {
+		TAILQ_FOREACH(m, &c->unacked, link)
+		{
 			if (m->delivery_id > delivery_id)
 				break;
 			last = m;

@@ -80,8 +80,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TQ_AQUEUE_UNLIMITED UINT64_MAX /* max_length, max_length_bytes */
-#define TQ_AQUEUE_TTL_NONE UINT64_MAX  /* message_ttl, tq_aqueue_msg_attr.ttl_ms */
+#define TQ_AQUEUE_UNLIMITED  UINT64_MAX /* max_length, max_length_bytes */
+#define TQ_AQUEUE_TTL_NONE   UINT64_MAX /* message_ttl, tq_aqueue_msg_attr.ttl_ms */
 #define TQ_AQUEUE_GROUP_NONE 0
 
 /* tq_aqueue_publish() refused the message (reject-publish): it is still yours. */
@@ -93,7 +93,7 @@
 #define TQ_AQUEUE_REFUSED_DEAD (-ENOSPC)
 
 enum tq_aqueue_overflow {
-	TQ_AQUEUE_DROP_HEAD,	      /* x-overflow drop-head (default) */
+	TQ_AQUEUE_DROP_HEAD,          /* x-overflow drop-head (default) */
 	TQ_AQUEUE_REJECT_PUBLISH,     /* reject-publish */
 	TQ_AQUEUE_REJECT_PUBLISH_DLX, /* reject-publish-dlx */
 };
@@ -107,11 +107,11 @@ enum tq_aqueue_dead_reason {
 
 /* Queue arguments. Start from tq_aqueue_conf_init(), then set what the declare asked for. */
 struct tq_aqueue_conf {
-	uint64_t max_length;	   /* x-max-length: ready messages; TQ_AQUEUE_UNLIMITED */
+	uint64_t max_length;       /* x-max-length: ready messages; TQ_AQUEUE_UNLIMITED */
 	uint64_t max_length_bytes; /* x-max-length-bytes: ready body bytes; TQ_AQUEUE_UNLIMITED */
 	enum tq_aqueue_overflow overflow;
-	uint64_t message_ttl; /* x-message-ttl in ms; TQ_AQUEUE_TTL_NONE */
-	uint8_t max_priority; /* x-max-priority; 0 (absent): one level, priorities ignored */
+	uint64_t message_ttl;        /* x-message-ttl in ms; TQ_AQUEUE_TTL_NONE */
+	uint8_t max_priority;        /* x-max-priority; 0 (absent): one level, priorities ignored */
 	bool single_active_consumer; /* x-single-active-consumer */
 	/*
 	 * x-dead-letter-exchange is set: expired, max-length and rejected messages are handed
@@ -132,28 +132,28 @@ struct tq_aqueue_conf {
 
 /* A message's attributes at publish. */
 struct tq_aqueue_msg_attr {
-	uint32_t size;	  /* body bytes (x-max-length-bytes) */
+	uint32_t size;    /* body bytes (x-max-length-bytes) */
 	uint8_t priority; /* basic.properties priority; capped at max_priority */
 	uint64_t ttl_ms;  /* per-message expiration in ms, or TQ_AQUEUE_TTL_NONE */
-	uint64_t group;	  /* hash of the group header's value, TQ_AQUEUE_GROUP_NONE: none */
+	uint64_t group;   /* hash of the group header's value, TQ_AQUEUE_GROUP_NONE: none */
 };
 
 struct tq_aqueue_consumer_conf {
-	uint64_t id;	   /* the caller's name for it (e.g. channel << 32 | consumer tag index) */
+	uint64_t id;       /* the caller's name for it (e.g. channel << 32 | consumer tag index) */
 	int32_t priority;  /* x-priority (default 0; higher first) */
 	uint32_t prefetch; /* unacked deliveries allowed; 0: unlimited; ignored with no_ack */
-	bool no_ack;	   /* deliveries are settled when sent */
-	bool exclusive;	   /* basic.consume exclusive */
+	bool no_ack;       /* deliveries are settled when sent */
+	bool exclusive;    /* basic.consume exclusive */
 };
 
 /* One message handed to a consumer (dispatch) or to basic.get. */
 struct tq_aqueue_delivery {
-	uint64_t consumer;    /* consumer id (or the get id) */
+	uint64_t consumer; /* consumer id (or the get id) */
 	void *msg;
-	uint64_t delivery_id; /* queue-wide, from 1, for ack/nack; 0 when settled */
+	uint64_t delivery_id;    /* queue-wide, from 1, for ack/nack; 0 when settled */
 	uint32_t delivery_count; /* times delivered, this one included (1 the first time) */
-	bool redelivered;	 /* delivered before (AMQP redelivered flag) */
-	bool settled; /* no-ack: the queue forgot the message, the reference is yours */
+	bool redelivered;        /* delivered before (AMQP redelivered flag) */
+	bool settled;            /* no-ack: the queue forgot the message, the reference is yours */
 };
 
 /* A message to dead-letter: the reference is yours (republish with x-death, then release). */
@@ -171,9 +171,9 @@ struct tq_aqueue_stats {
 	uint64_t redelivered; /* of which redeliveries */
 	uint64_t acked;
 	uint64_t requeued;
-	uint64_t rejected;    /* reject/nack without requeue */
+	uint64_t rejected; /* reject/nack without requeue */
 	uint64_t expired;
-	uint64_t dropped;     /* removed by drop-head (max-length) */
+	uint64_t dropped; /* removed by drop-head (max-length) */
 	uint64_t purged;
 	uint64_t dead_lettered; /* handed out by tq_aqueue_take_dead */
 };
@@ -213,8 +213,8 @@ int tq_aqueue_publish(struct tq_aqueue *q, void *msg, const struct tq_aqueue_msg
  * @out. Fewer than @max means nothing more can go now: call again after a publish, an ack, a
  * requeue, a new or unpaused consumer.
  */
-unsigned int tq_aqueue_dispatch(struct tq_aqueue *q, uint64_t now,
-				struct tq_aqueue_delivery *out, unsigned int max);
+unsigned int tq_aqueue_dispatch(struct tq_aqueue *q, uint64_t now, struct tq_aqueue_delivery *out,
+				unsigned int max);
 
 /*
  * basic.get: take the head message (expired ones removed first). With @no_ack the delivery is
@@ -278,16 +278,15 @@ uint64_t tq_aqueue_next_expiry(const struct tq_aqueue *q);
  * Take up to @max dead letters, oldest first: each reference becomes yours. Returns the
  * count. Never anything unless conf.dead_letter.
  */
-unsigned int tq_aqueue_take_dead(struct tq_aqueue *q, struct tq_aqueue_dead *out,
-				 unsigned int max);
+unsigned int tq_aqueue_take_dead(struct tq_aqueue *q, struct tq_aqueue_dead *out, unsigned int max);
 
 /* queue.purge: release every ready message (no dead-lettering, as RabbitMQ). Returns the count. */
 uint64_t tq_aqueue_purge(struct tq_aqueue *q);
 
-uint64_t tq_aqueue_ready(const struct tq_aqueue *q);	   /* queue.declare-ok message_count */
+uint64_t tq_aqueue_ready(const struct tq_aqueue *q); /* queue.declare-ok message_count */
 uint64_t tq_aqueue_ready_bytes(const struct tq_aqueue *q);
 uint64_t tq_aqueue_unacked(const struct tq_aqueue *q);
-uint32_t tq_aqueue_consumers(const struct tq_aqueue *q);   /* consumer_count: no get ids */
+uint32_t tq_aqueue_consumers(const struct tq_aqueue *q);    /* consumer_count: no get ids */
 uint64_t tq_aqueue_dead_pending(const struct tq_aqueue *q); /* not yet taken */
 void tq_aqueue_stats(const struct tq_aqueue *q, struct tq_aqueue_stats *out);
 

@@ -7,6 +7,8 @@
 
 #include "tq_msg.h"
 
+struct rte_mempool *tq_msgdata_pool;
+
 void (*tq_bridge_to_amqp)(struct tq_worker *w, const struct tq_msg *mqtt_msg);
 void (*tq_bridge_to_mqtt)(struct tq_worker *w, const struct tq_msg *amqp_msg);
 
@@ -164,5 +166,41 @@ tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len)
 		s += take;
 		len -= take;
 	}
+	return head;
+}
+
+struct rte_mbuf *
+tq_msg_payload(struct rte_mempool *rx_pool, const struct rte_mbuf *m, uint32_t off, uint32_t len,
+	       bool *copied)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+
+	*copied = false;
+	if (!len)
+		return NULL;
+	if (!tq_msgdata_pool || rte_mempool_avail_count(rx_pool) >= rx_pool->size / 2)
+		return tq_mbuf_slice(rx_pool, m, off, len);
+	while (len) {
+		struct rte_mbuf *d = rte_pktmbuf_alloc(tq_msgdata_pool);
+		uint32_t take;
+
+		if (!d) {
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		take = RTE_MIN(len, (uint32_t)rte_pktmbuf_tailroom(d));
+		tq_mbuf_copy_out(m, off, take, rte_pktmbuf_append(d, (uint16_t)take));
+		if (!head) {
+			head = d;
+		} else {
+			tail->next = d;
+			head->nb_segs++;
+			head->pkt_len += take;
+		}
+		tail = d;
+		off += take;
+		len -= take;
+	}
+	*copied = true;
 	return head;
 }

@@ -110,6 +110,23 @@ uint64_t tq_msg_now_ms(void);
 struct rte_mbuf *tq_mbuf_slice(struct rte_mempool *pool, const struct rte_mbuf *m, uint32_t off,
 			       uint32_t len);
 
+/*
+ * Memory for message payloads held in queues when receive buffers run short: received
+ * frames shared by reference (zero copy) are what the NIC needs to receive the ACKs that
+ * free them, so once a worker's pool is half used, payloads are copied into this pool
+ * instead (tq_msg_payload). Set at boot by tachyond (NULL: always zero copy).
+ */
+extern struct rte_mempool *tq_msgdata_pool;
+
+/*
+ * The payload of a message: bytes [@off, @off + @len) of the received chain @m, by
+ * reference while @rx_pool has at least half its mbufs free, else copied into
+ * tq_msgdata_pool (*@copied set). NULL when neither has room (or @len is 0): the caller
+ * pushes back on the sender.
+ */
+struct rte_mbuf *tq_msg_payload(struct rte_mempool *rx_pool, const struct rte_mbuf *m,
+				uint32_t off, uint32_t len, bool *copied);
+
 /* Copy @len bytes at @off of chain @m into @dst. Returns 0 or -EINVAL (out of range). */
 int tq_mbuf_copy_out(const struct rte_mbuf *m, uint32_t off, uint32_t len, void *dst);
 

@@ -517,7 +517,7 @@ tq_amqp_chan_header(struct tq_amqp_conn *c, uint16_t channel, const uint8_t *p, 
 		content_done(c, ch);
 }
 
-void
+int
 tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32_t len)
 {
 	struct tq_amqp_chan *ch = chan_get(c, channel);
@@ -528,20 +528,23 @@ tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32
 		if (!ch)
 			tq_amqp_conn_error(c, TQ_AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - no such channel",
 					   0);
-		return;
+		return 0;
 	}
 	m = ch->pending;
 	if (!m || !m->amqp || len > ch->body_left) {
 		tq_amqp_conn_error(c, TQ_AMQP_UNEXPECTED_FRAME,
 				   "UNEXPECTED_FRAME - body frame beyond the content's size", 0);
-		return;
+		return 0;
 	}
 	if (len) {
-		piece = tq_mbuf_slice(c->w->pool, c->rx, off, len);
-		if (!piece) {
-			tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
-			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
-			return;
+		bool copied;
+
+		piece = tq_msg_payload(c->w->pool, c->rx, off, len, &copied);
+		if (copied)
+			tq_worker_count(c->w, TQ_CTR_amqp_payload_copied);
+		if (!piece) { /* no memory now: this frame is read again at the next tick */
+			tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
+			return 1;
 		}
 		if (!m->payload) {
 			m->payload = piece;
@@ -549,7 +552,7 @@ tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32
 			rte_pktmbuf_free(piece);
 			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - body in too "
 					   "many frames", 0);
-			return;
+			return 0;
 		} else {
 			rte_pktmbuf_chain(m->payload, piece);
 		}
@@ -558,6 +561,7 @@ tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32
 	}
 	if (ch->body_left == 0)
 		content_done(c, ch);
+	return 0;
 }
 
 /* -- acks ------------------------------------------------------------------------------ */

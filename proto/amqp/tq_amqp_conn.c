@@ -349,8 +349,8 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 	tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID, "COMMAND_INVALID - unexpected method", id);
 }
 
-/* One frame, whole, at @base (also at the head of c->rx). */
-static void
+/* One frame, whole, at @base (also at the head of c->rx). 1: not consumed (retry later). */
+static int
 handle_frame(struct tq_amqp_conn *c, const struct tq_amqp_frame *f)
 {
 	struct tq_amqp_method m;
@@ -358,52 +358,53 @@ handle_frame(struct tq_amqp_conn *c, const struct tq_amqp_frame *f)
 	ssize_t rc;
 
 	if (f->type == TQ_AMQP_FRAME_HEARTBEAT)
-		return;
+		return 0;
 	if (c->state == AC_CLOSING && !(f->type == TQ_AMQP_FRAME_METHOD && f->channel == 0))
-		return; /* after our close only close/close-ok count (spec 2.2.4) */
+		return 0; /* after our close only close/close-ok count (spec 2.2.4) */
 	if (f->type != TQ_AMQP_FRAME_METHOD) {
 		if (c->state != AC_RUNNING || f->channel == 0) {
 			tq_amqp_conn_error(c, TQ_AMQP_UNEXPECTED_FRAME,
 					   "UNEXPECTED_FRAME - content frame here", 0);
-			return;
+			return 0;
 		}
-		if (f->type == TQ_AMQP_FRAME_HEADER)
+		if (f->type == TQ_AMQP_FRAME_HEADER) {
 			tq_amqp_chan_header(c, f->channel, f->payload, f->size);
-		else
-			tq_amqp_chan_body(c, f->channel, TQ_AMQP_FRAME_HDR_LEN, f->size);
-		return;
+			return 0;
+		}
+		return tq_amqp_chan_body(c, f->channel, TQ_AMQP_FRAME_HDR_LEN, f->size);
 	}
 	rc = tq_amqp_method_decode(f->payload, f->size, &m, &off);
 	if (rc < 0) {
 		tq_amqp_conn_error(c, tq_amqp_err_reply((int)rc), tq_amqp_err_text((int)rc), 0);
-		return;
+		return 0;
 	}
 	if (!(m.info->sent_by & TQ_AMQP_BY_CLIENT)) {
 		tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID,
 				   "COMMAND_INVALID - a method only servers send", m.info->id);
-		return;
+		return 0;
 	}
 	if (f->channel == 0) {
 		if (TQ_AMQP_ID_CLASS(m.info->id) != TQ_AMQP_CLASS_CONNECTION) {
 			tq_amqp_conn_error(c, TQ_AMQP_COMMAND_INVALID,
 					   "COMMAND_INVALID - channel 0 is for the connection class",
 					   m.info->id);
-			return;
+			return 0;
 		}
 		conn_method(c, &m);
-		return;
+		return 0;
 	}
 	if (c->state != AC_RUNNING) {
 		tq_amqp_conn_error(c, TQ_AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - connection not open",
 				   m.info->id);
-		return;
+		return 0;
 	}
 	if (f->channel > c->channel_max) {
 		tq_amqp_conn_error(c, TQ_AMQP_CHANNEL_ERROR,
 				   "CHANNEL_ERROR - channel number above channel-max", m.info->id);
-		return;
+		return 0;
 	}
 	tq_amqp_chan_method(c, f->channel, &m);
+	return 0;
 }
 
 void
@@ -411,7 +412,8 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 {
 	struct tq_amqp_worker *wk = c->w->amqp;
 
-	while (c->rx_len && c->state < AC_DEAD && !c->waiting && c->ctl_len < CTL_BACKLOG_MAX) {
+	while (c->rx_len && c->state < AC_DEAD && !c->waiting && !c->stalled &&
+	       c->ctl_len < CTL_BACKLOG_MAX) {
 		struct tq_amqp_frame f;
 		uint8_t hdr[TQ_AMQP_FRAME_HDR_LEN];
 		const uint8_t *base;
@@ -465,10 +467,14 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 			rx_free(c);
 			break;
 		}
-		handle_frame(c, &f);
+		if (handle_frame(c, &f)) {
+			c->stalled = true;
+			break;
+		}
 		rx_consume(c, total);
 	}
-	if (c->unreleased && c->state < AC_DEAD && !c->waiting && c->ctl_len < CTL_BACKLOG_MAX) {
+	if (c->unreleased && c->state < AC_DEAD && !c->waiting && !c->stalled &&
+	    c->ctl_len < CTL_BACKLOG_MAX) {
 		tq_tcp_rx_release(c->tcp, c->unreleased);
 		c->unreleased = 0;
 	}
@@ -666,4 +672,21 @@ tq_amqp_conns_free(struct tq_worker *w)
 	for (uint32_t s = 0; s < wk->nslots; s++)
 		if (wk->conns[s])
 			amqp_closed(wk->conns[s]->tcp, 0);
+}
+
+/* Every tick: connections that waited for memory try again. */
+void tq_amqp_conns_unstall(struct tq_worker *w);
+void
+tq_amqp_conns_unstall(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+
+	for (uint32_t s = 0; s < wk->nslots; s++) {
+		struct tq_amqp_conn *c = wk->conns[s];
+
+		if (c && c->stalled) {
+			c->stalled = false;
+			tq_amqp_conn_resume(c);
+		}
+	}
 }

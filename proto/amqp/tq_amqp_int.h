@@ -138,6 +138,7 @@ struct tq_amqp_conn {
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t hb_timer;
 	uint32_t waiting;              /* replies awaited from queue homes: reading paused */
+	bool stalled;                  /* no memory for a body: reading paused until the tick */
 	struct tq_amqp_chan **chans;   /* [channel_max + 1], NULL = closed */
 	uint64_t *excl;                /* exclusive queues it declared (qid), deleted with it */
 	uint32_t nexcl, excl_cap;
@@ -230,7 +231,8 @@ size_t tq_amqp_xroute_size(void);
 /* A method frame on an open channel (or channel.open); content frames below. */
 void tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_amqp_method *m);
 void tq_amqp_chan_header(struct tq_amqp_conn *c, uint16_t channel, const uint8_t *p, uint32_t len);
-void tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32_t len);
+/* 0, or 1: no memory for the body now, read the frame again later (nothing consumed). */
+int tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32_t len);
 /* The channel goes (close-ok, connection end): consumers cancelled, unacked requeued. */
 void tq_amqp_chan_free(struct tq_amqp_conn *c, struct tq_amqp_chan *ch);
 /* An operation arrived for a channel of this worker. */

@@ -213,7 +213,7 @@ tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
 			break;
 		}
 		rc = tq_mqtt_handle(c, &pkt, base, 0);
-		if (rc < 0)
+		if (rc < 0 || rc == 2) /* closing, or to be read again later */
 			break;
 		rx_consume(c, (uint32_t)total);
 		if (rc > 0)

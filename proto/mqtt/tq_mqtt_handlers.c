@@ -339,6 +339,17 @@ topic_levels(const uint8_t *p, uint16_t len)
 	return n;
 }
 
+/* Stop reading this publisher until the next tick (TCP back-pressure). */
+static void
+throttle(struct tq_mqtt_conn *c)
+{
+	if (c->throttled)
+		return;
+	c->throttled = true;
+	c->thr_next = c->w->mqtt->throttled;
+	c->w->mqtt->throttled = c;
+}
+
 static int
 handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint8_t *base,
 	       uint32_t pkt_off)
@@ -438,16 +449,21 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	m->origin = sess_key(s);
 	m->payload_len = (uint32_t)p->payload_len;
 	if (p->payload_len) {
-		m->payload = tq_mbuf_slice(w->pool, c->rx,
-					   pkt_off + (uint32_t)(p->payload - base),
-					   (uint32_t)p->payload_len);
-		if (!m->payload) {
-			tq_worker_count(w, TQ_CTR_mbuf_alloc_failed);
+		bool copied;
+
+		m->payload = tq_msg_payload(w->pool, c->rx, pkt_off + (uint32_t)(p->payload - base),
+					    (uint32_t)p->payload_len, &copied);
+		if (copied)
+			tq_worker_count(w, TQ_CTR_mqtt_payload_copied);
+		if (!m->payload) { /* no memory for it now: QoS 0 goes, QoS 1/2 waits */
+			tq_worker_count(w, TQ_CTR_mqtt_no_memory);
 			tq_msg_unref(m);
-			if (p->qos)
-				send_ack(c, p->qos == 1 ? TQ_MQTT_PUBACK : TQ_MQTT_PUBREC,
-					 p->packet_id, 0x97);
-			return 0;
+			if (p->qos == 0)
+				return 0;
+			w->ctr[TQ_CTR_mqtt_publish_in]--; /* it will be counted when read again */
+			w->ctr[TQ_CTR_mqtt_bytes_in] -= p->payload_len;
+			throttle(c);
+			return 2; /* not consumed: read again at the next tick */
 		}
 	}
 	if (c->level == TQ_MQTT_LEVEL_5)
@@ -468,11 +484,8 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	if (tq_bridge_to_amqp) /* amq.topic: AMQP queues bound to a.b get it too */
 		tq_bridge_to_amqp(w, m);
 	tq_msg_unref(m);
-	if (w->mqtt->throttle && !c->throttled) {
-		c->throttled = true;
-		c->thr_next = w->mqtt->throttled;
-		w->mqtt->throttled = c;
-	}
+	if (w->mqtt->throttle)
+		throttle(c);
 ack:
 	if (p->qos == 1) {
 		send_ack(c, TQ_MQTT_PUBACK, p->packet_id, matched ? 0 : 0x10);

@@ -263,8 +263,8 @@ void tq_mqtt_throttle_tick(struct tq_worker *w);
 void tq_mqtt_conns_free(struct tq_worker *w);
 
 /* tq_mqtt_handlers.c */
-/* Handle one decoded packet. Returns 0 (read on), 1 (consumed; stop reading for now) or
- * -1 (the connection is closing). */
+/* Handle one decoded packet. Returns 0 (read on), 1 (consumed; stop reading for now),
+ * 2 (not consumed: read it again later) or -1 (the connection is closing). */
 int tq_mqtt_handle(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint8_t *base,
 		   uint32_t pkt_off);
 void tq_mqtt_connect_resume(struct tq_worker *w, uint32_t slot, struct tq_mqtt_sess *sess);

@@ -23,6 +23,7 @@
 #   takeover_disconnect  5.0 session take-over: no DISCONNECT 0x8E to the old connection
 #   receive_maximum      5.0: more QoS>0 PUBLISHes in flight than the client's Receive Maximum
 #   keepalive_timeout    a silent client dropped later than 1.5 x keep alive (+ rounding)
+#   resubscribe_options  5.0: a SUBSCRIBE of an existing filter replaces its QoS, not its options
 import os
 import random
 import socket
@@ -452,9 +453,15 @@ def subscribe_pkt(pid, filters, v5=False, props=(), hdr=0x82):
 class Raw:
     """A hand-driven MQTT connection."""
 
-    def __init__(self, v5=False):
+    def __init__(self, v5=False, rcvbuf=None):
         self.v5 = v5
-        self.s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        if rcvbuf is None:
+            self.s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        else:  # a small receive window, set before the handshake so that it is advertised
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.s.settimeout(TIMEOUT)
+            self.s.connect((HOST, PORT))
         self.buf = b""
         _live.append(self)
 
@@ -1582,6 +1589,537 @@ def sys_topics():
     check("$SYS/broker/version" in seen and seen["$SYS/broker/version"], "no $SYS/broker/version in 15 s")
     check("$SYS/broker/uptime" in seen and seen["$SYS/broker/uptime"], "no $SYS/broker/uptime in 15 s")
     s.disconnect()
+
+
+# --- sessions across a reconnect, DUP, topic aliases to the client, back-pressure, scale ---
+
+def persist(v5):
+    """Raw.connect() arguments for a session that outlives its connection (clean 0; 5.0: a
+    session expiry, without which the session would end with the connection)."""
+    return dict(clean=False, props=[(SESSION_EXPIRY, 300)] if v5 else ())
+
+
+def end_session(cid, v5):
+    """Discard the session of cid: a clean connection (5.0: expiry 0), then DISCONNECT."""
+    r = Raw(v5)
+    r.connect(cid, clean=True)
+    r.disconnect()
+
+
+def ack_pkt(ptype, pid):
+    """PUBACK, PUBREC, PUBREL (flags 0010 [MQTT-3.6.1-1]) or PUBCOMP for packet id pid."""
+    return packet((ptype << 4) | (2 if ptype == PUBREL else 0), struct.pack("!H", pid))
+
+
+def expect_ack(r, ptype, pid, what):
+    """The next packet is the ack ptype for pid, with a success reason code (5.0)."""
+    p = r.packet()
+    check(p is not None, f"{what}: connection closed, expected {NAMES[ptype]} {pid}")
+    check(p.type == ptype, f"{what}: got {p}, expected {NAMES[ptype]} {pid}")
+    got = struct.unpack_from("!H", p.body)[0]
+    check(got == pid, f"{what}: {NAMES[ptype]} for id {got}, expected {pid}")
+    check(p.flags == (2 if ptype == PUBREL else 0), f"{what}: {NAMES[ptype]} flags {p.flags:x}")
+    if r.v5 and len(p.body) > 2:  # 0x92: packet identifier not found, i.e. the state was lost
+        check(p.body[2] < 0x80, f"{what}: {NAMES[ptype]} reason 0x{p.body[2]:02x}")
+    return p
+
+
+def synced(r, what):
+    """PINGREQ / PINGRESP: the broker has read everything r sent before (one ordered stream)."""
+    r.send(b"\xc0\x00")
+    p = r.packet()
+    check(p is not None and p.type == PINGRESP, f"{what}: got {p}, expected PINGRESP")
+
+
+@both
+def qos2_exactly_once_reconnect(v5):
+    # [MQTT-4.3.3] QoS 2 is delivered exactly once, and the state of both flows belongs to
+    # the session, so it survives a lost connection: [MQTT-4.4.0-1] on a reconnect with clean
+    # session / clean start 0, unacknowledged PUBLISHes and PUBRELs are re-sent with their
+    # original packet ids (the PUBLISH with DUP 1 [MQTT-3.3.1-1]).
+    b = f"q2x/{token()}"
+    s = Client("q2xs", v5)
+    s.connect()
+    s.subscribe(f"{b}/in", 2)
+
+    # inbound: PUBLISH, PUBREC, connection lost; reconnect, PUBLISH again with DUP, PUBREL
+    cid = uid("q2xin")
+    r = Raw(v5)
+    r.connect(cid, **persist(v5))
+    r.send(publish_pkt(f"{b}/in", b"exactly once", 2, pid=9, v5=v5))
+    expect_ack(r, PUBREC, 9, "first PUBLISH")
+    r.drop()
+    r = Raw(v5)
+    sp, _, _ = r.connect(cid, **persist(v5))
+    check(sp == 1, "publisher's reconnect: no session present")
+    r.send(publish_pkt(f"{b}/in", b"exactly once", 2, pid=9, v5=v5, dup=True))
+    expect_ack(r, PUBREC, 9, "PUBLISH re-sent with DUP after the reconnect")
+    r.send(ack_pkt(PUBREL, 9))
+    expect_ack(r, PUBCOMP, 9, "PUBREL after the reconnect")
+    m = s.expect(1)[0]
+    check((m.topic, m.payload, m.qos) == (f"{b}/in", b"exactly once", 2), f"got {m}")
+    # after PUBCOMP the id is free again [3.1.1 2.3.1]: the same id is a new message
+    r.send(publish_pkt(f"{b}/in", b"next", 2, pid=9, v5=v5))
+    expect_ack(r, PUBREC, 9, "a new PUBLISH reusing the completed id")
+    r.send(ack_pkt(PUBREL, 9))
+    expect_ack(r, PUBCOMP, 9, "PUBREL of the new message")
+    m = s.expect(1, start=1)[0]
+    check(m.payload == b"next", f"a new message with a reused id: got {m}")
+    s.quiet(2, QUIET, "QoS 2 message delivered twice across the publisher's reconnect")
+    r.disconnect()
+    end_session(cid, v5)
+
+    # outbound: a raw subscriber with a persistent session
+    cid = uid("q2xout")
+    r = Raw(v5)
+    r.connect(cid, **persist(v5))
+    r.subscribe([(f"{b}/out/#", 2)], expect=[2])
+    p = Client("q2xp", v5)
+    p.connect()
+    # 1. PUBREC sent, PUBREL received, connection lost before PUBCOMP: PUBREL again, not the
+    #    PUBLISH (the message was delivered: the broker only waits for PUBCOMP)
+    p.publish(f"{b}/out/1", b"one", 2)
+    g = r.publish_of(r.packet())
+    check((g["topic"], g["payload"], g["qos"], g["dup"]) == (f"{b}/out/1".encode(), b"one", 2, False),
+          f"first delivery: {g}")
+    pid1 = g["pid"]
+    r.send(ack_pkt(PUBREC, pid1))
+    expect_ack(r, PUBREL, pid1, "after PUBREC")
+    r.drop()
+    r = Raw(v5)
+    sp, _, _ = r.connect(cid, **persist(v5))
+    check(sp == 1, "subscriber's reconnect: no session present")
+    pk = r.packet()
+    check(pk is not None, f"after the reconnect: closed, expected PUBREL {pid1}")
+    if pk.type == PUBLISH:
+        raise Fail(f"after the reconnect: {r.publish_of(pk)}: the PUBLISH again, expected PUBREL "
+                   f"{pid1} (PUBREC had been sent)")
+    check(pk.type == PUBREL and struct.unpack_from("!H", pk.body)[0] == pid1,
+          f"after the reconnect: {pk}, expected PUBREL {pid1} [MQTT-4.4.0-1]")
+    r.send(ack_pkt(PUBCOMP, pid1))
+    check(r.is_open(QUIET), "open")  # nothing more: the flow is complete
+    # 2. connection lost before PUBREC: the same PUBLISH again, DUP 1, the same packet id
+    p.publish(f"{b}/out/2", b"two", 2)
+    g = r.publish_of(r.packet())
+    check((g["payload"], g["qos"], g["dup"]) == (b"two", 2, False), f"second message: {g}")
+    pid2 = g["pid"]
+    r.drop()
+    r = Raw(v5)
+    sp, _, _ = r.connect(cid, **persist(v5))
+    check(sp == 1, "subscriber's second reconnect: no session present")
+    g2 = r.publish_of(r.packet())
+    check((g2["topic"], g2["payload"], g2["qos"]) == (f"{b}/out/2".encode(), b"two", 2),
+          f"re-sent: {g2}")
+    check(g2["dup"], "PUBLISH re-sent on session resume without DUP [MQTT-3.3.1-1]")
+    check(g2["pid"] == pid2, f"PUBLISH re-sent with id {g2['pid']}, first sent as {pid2} [MQTT-4.4.0-1]")
+    r.send(ack_pkt(PUBREC, pid2))
+    expect_ack(r, PUBREL, pid2, "PUBREC of the re-sent PUBLISH")
+    r.send(ack_pkt(PUBCOMP, pid2))
+    check(r.is_open(QUIET), "open")
+    # a live message after all that: DUP 0
+    p.publish(f"{b}/out/3", b"three", 2)
+    g = r.publish_of(r.packet())
+    check((g["payload"], g["dup"]) == (b"three", False), f"live message after the resume: {g}")
+    r.send(ack_pkt(PUBREC, g["pid"]))
+    expect_ack(r, PUBREL, g["pid"], "live message")
+    r.send(ack_pkt(PUBCOMP, g["pid"]))
+    check(r.is_open(QUIET), "open")
+    r.disconnect()
+    end_session(cid, v5)
+    p.disconnect()
+    s.disconnect()
+
+
+@both
+def qos1_redelivery_dup(v5):
+    # [MQTT-4.4.0-1] unacknowledged QoS 1 PUBLISHes are re-sent on session resume, with DUP 1
+    # [MQTT-3.3.1-1], their original packet ids and in their original order [MQTT-4.6.0-1];
+    # acknowledged ones are not.
+    b = f"q1d/{token()}"
+    cid = uid("q1d")
+    r = Raw(v5)
+    r.connect(cid, **persist(v5))
+    r.subscribe([(b, 1)], expect=[1])
+    p = Client("q1dp", v5)
+    p.connect()
+    for i in range(3):
+        p.publish(b, f"m{i}".encode(), 1)
+    first = [r.publish_of(r.packet()) for _ in range(3)]
+    check([(g["payload"], g["qos"], g["dup"]) for g in first] ==
+          [(f"m{i}".encode(), 1, False) for i in range(3)], f"first deliveries: {first}")
+    r.send(ack_pkt(PUBACK, first[0]["pid"]))  # m0 acknowledged, m1 and m2 not
+    synced(r, "after PUBACK")
+    r.drop()
+    r = Raw(v5)
+    sp, _, _ = r.connect(cid, **persist(v5))
+    check(sp == 1, "reconnect: no session present")
+    again = [r.publish_of(r.packet()) for _ in range(2)]
+    check([g["payload"] for g in again] == [b"m1", b"m2"],
+          f"re-sent {[g['payload'] for g in again]}, expected m1 m2 (m0 was acknowledged)")
+    for g, f in zip(again, first[1:]):
+        check(g["dup"], f"{g['payload']} re-sent without DUP [MQTT-3.3.1-1]")
+        check(g["pid"] == f["pid"], f"{g['payload']} re-sent with id {g['pid']}, first sent as {f['pid']}")
+        check(g["qos"] == 1 and g["topic"] == b.encode(), f"re-sent {g}")
+        r.send(ack_pkt(PUBACK, g["pid"]))
+    check(r.is_open(QUIET), "open")  # nothing else, m0 above all
+    p.publish(b, b"live", 1)
+    g = r.publish_of(r.packet())
+    check((g["payload"], g["dup"]) == (b"live", False), f"live message after the resume: {g}")
+    r.send(ack_pkt(PUBACK, g["pid"]))
+    # acknowledged now: a second resume re-sends nothing
+    synced(r, "after the last PUBACK")
+    r.drop()
+    r = Raw(v5)
+    sp, _, _ = r.connect(cid, **persist(v5))
+    check(sp == 1, "second reconnect: no session present")
+    check(r.is_open(QUIET), "open")
+    r.disconnect()
+    end_session(cid, v5)
+    p.disconnect()
+
+
+def broker_version():
+    """$SYS/broker/version (retained by mosquitto and tachyond), b"" if none within 3 s."""
+    c = Client("ver")
+    c.connect()
+    c.subscribe("$SYS/broker/version", 0)
+    try:
+        v = c.expect(1, timeout=3)[0].payload
+    except Fail:
+        v = b""
+    c.disconnect()
+    return v
+
+
+@scenario()
+def topic_alias_server_to_client():
+    # [5 3.3.2.3.4] a client that sends Topic Alias Maximum N > 0 lets the server use aliases
+    # 1..N in what it sends [MQTT-3.3.2-11]; the server MAY use none. An alias-only PUBLISH
+    # (empty topic) needs a mapping set earlier on the same network connection: mappings do
+    # not survive the connection, and the session's queued messages after a reconnect must
+    # not lean on the old ones. paho 1.6.1 does not resolve inbound aliases (it hands an empty
+    # topic to on_message), so the subscriber is raw and resolves them itself.
+    AMAX = 3
+    b = f"tao/{token()}"
+    topics = [f"{b}/t{i}" for i in range(5)]  # more topics than aliases
+    version = broker_version()
+    cid = uid("tao")
+    used, alias_only = set(), [0]
+
+    def read(r, amap, n, amax, what):
+        """n PUBLISHes, aliases resolved with amap, the map of r's connection; PUBACKed."""
+        out = []
+        for k in range(n):
+            pk = r.packet()
+            check(pk is not None, f"{what}: closed after {k} of {n} messages")
+            g = r.publish_of(pk)
+            a, topic = g["props"].get(TOPIC_ALIAS), g["topic"]
+            if a is not None:
+                check(amax > 0, f"{what}: alias {a} sent to a client without Topic Alias Maximum")
+                check(1 <= a <= amax, f"{what}: alias {a}, the client's Topic Alias Maximum is "
+                                      f"{amax} [MQTT-3.3.2-8/11]")
+                used.add(a)
+                if topic:
+                    amap[a] = topic
+                else:
+                    check(a in amap, f"{what}: alias-only PUBLISH with alias {a}, not set on this "
+                                     f"connection (set so far: {sorted(amap)}) ({g['payload']!r})")
+                    topic = amap[a]
+                    alias_only[0] += 1
+            check(topic, f"{what}: empty topic without an alias")
+            out.append((topic.decode(), g["payload"]))
+            if g["qos"]:
+                r.send(ack_pkt(PUBACK, g["pid"]))
+        return out
+
+    def publish_round(p, tag):
+        for t in topics:
+            p.publish(t, f"{t}|{tag}".encode(), 1)
+
+    def check_round(got, tags, what):
+        for t in topics:
+            mine = [pl for tt, pl in got if tt == t]
+            check(mine == [f"{t}|{x}".encode() for x in tags], f"{what}: {t} got {mine}")
+
+    r = Raw(True)
+    r.connect(cid, clean=True, props=[(TOPIC_ALIAS_MAX, AMAX), (SESSION_EXPIRY, 300)])
+    r.subscribe([(f"{b}/#", 1)], expect=[1])
+    p = Client("taop", v5=True)
+    p.connect()
+    for i in range(6):
+        publish_round(p, i)
+    amap = {}
+    check_round(read(r, amap, 6 * len(topics), AMAX, "live"), list(range(6)), "live")
+    # queued while offline, read on a new connection with the same maximum ...
+    r.drop()
+    publish_round(p, "q1")
+    r = Raw(True)
+    sp, _, _ = r.connect(cid, clean=False, props=[(TOPIC_ALIAS_MAX, AMAX), (SESSION_EXPIRY, 300)])
+    check(sp == 1, "reconnect: no session present")
+    amap = {}  # a new connection: no aliases
+    check_round(read(r, amap, len(topics), AMAX, "queued, reconnected"), ["q1"],
+                "queued, reconnected")
+    publish_round(p, "l1")
+    check_round(read(r, amap, len(topics), AMAX, "live after the reconnect"), ["l1"],
+                "live after the reconnect")
+    # ... and on a connection that allows no aliases at all
+    synced(r, "acks")
+    r.drop()
+    publish_round(p, "q2")
+    r = Raw(True)
+    sp, _, _ = r.connect(cid, clean=False, props=[(SESSION_EXPIRY, 300)])
+    check(sp == 1, "second reconnect: no session present")
+    check_round(read(r, {}, len(topics), 0, "queued, reconnected without aliases"), ["q2"],
+                "queued, reconnected without aliases")
+    check(r.is_open(QUIET), "open")
+    r.disconnect()
+    end_session(cid, True)
+    p.disconnect()
+    if not used:
+        if version.startswith(b"mosquitto"):
+            note(f"{version.decode()} assigns no outbound topic aliases (spec: MAY)")
+        else:
+            raise Fail(f"no outbound topic alias used ({version!r}): a client allowing {AMAX} "
+                       f"got {6 * len(topics)} messages on {len(topics)} topics")
+    else:
+        note(f"aliases {sorted(used)} used, {alias_only[0]} alias-only PUBLISHes")
+
+
+@scenario(cap=150)
+def many_clients():
+    # 200 connections at once (3.1.1 and 5.0 alternately), each subscribed to its own topic;
+    # one publisher, one message each: every one gets its own and nothing else.
+    N = 200
+    b = f"many/{token()}"
+    subs = []
+    for i in range(N):
+        c = Client(f"many{i}", v5=bool(i % 2))
+        c.connect()
+        subs.append(c)
+    for i, c in enumerate(subs):
+        c.subscribe(f"{b}/{i}", 1)
+    p = Client("manyp")
+    p.connect()
+    infos = [p.publish(f"{b}/{i}", f"for {i}".encode(), 1, wait=False) for i in range(N)]
+    for i, c in enumerate(subs):
+        m = c.expect(1)[0]
+        check((m.topic, m.payload, m.qos) == (f"{b}/{i}", f"for {i}".encode(), 1), f"client {i}: {m}")
+    deadline = time.monotonic() + TIMEOUT
+    while not all(x.is_published() for x in infos) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(all(x.is_published() for x in infos), "publisher: not every PUBLISH acknowledged")
+    time.sleep(QUIET)
+    extra = [(i, c.msgs[1:]) for i, c in enumerate(subs) if c.count() != 1]
+    check(not extra, f"clients with other messages: {extra[:3]}")
+    dropped = [i for i, c in enumerate(subs) if not c.c.is_connected() or c.disconnects]
+    check(not dropped, f"clients dropped: {dropped[:10]}")
+    for i, c in enumerate(subs):
+        c.disconnect()
+        check(c.disconnects == [0], f"client {i}: disconnect {c.disconnects}")
+    p.disconnect()
+
+
+def unsubscribe_pkt(pid, filters, v5=False):
+    body = struct.pack("!H", pid) + (enc_props(()) if v5 else b"")
+    for f in filters:
+        body += s16(f)
+    return packet(0xA2, body)
+
+
+@both
+def unsubscribe_stops_delivery(v5):
+    # [MQTT-3.10.4-1] the filter (compared character by character) is removed; no new
+    # messages for it [MQTT-3.10.4-2]; an UNSUBACK even when nothing matched [MQTT-3.10.4-5]
+    # (5.0: reason 0x11 No subscription existed, 0x00 for the removed one [5 3.11.3]); the
+    # session keeps only what is left.
+    b = f"uns/{token()}"
+    cid = uid("uns")
+    sx = props(PacketTypes.CONNECT, SessionExpiryInterval=300) if v5 else None
+    s = Client("uns", v5, cid=cid, clean=False)
+    s.connect(props=sx, clean=False)
+    s.subscribe(f"{b}/a", 1)
+    s.subscribe(f"{b}/b/#", 1)
+    p = Client("unsp", v5)
+    p.connect()
+    p.publish(f"{b}/a", b"a1", 1)
+    p.publish(f"{b}/b/x", b"b1", 1)
+    got = s.expect(2)
+    check(sorted(m.payload for m in got) == [b"a1", b"b1"], f"before: {got}")
+    s.unsubscribe(f"{b}/a")
+    s.unsubscribe(f"{b}/b/+")  # not the same filter as b/#, though it matches the same topics
+    p.publish(f"{b}/a", b"a2", 1)
+    p.publish(f"{b}/b/x", b"b2", 1)
+    m = s.expect(1, start=2)[0]
+    check(m.payload == b"b2", f"after UNSUBSCRIBE: {m}")
+    s.quiet(3, QUIET, "delivered after UNSUBSCRIBE")
+    # offline: only the remaining subscription queues
+    s.disconnect()
+    p.publish(f"{b}/a", b"a3", 1)
+    p.publish(f"{b}/b/x", b"b3", 1)
+    s = Client("uns", v5, cid=cid, clean=False)
+    sp, _, _ = s.connect(props=sx, clean=False)
+    check(sp == 1, "reconnect: no session present")
+    m = s.expect(1)[0]
+    check(m.payload == b"b3", f"queued: {m}")
+    s.quiet(1, QUIET, "the session kept an unsubscribed filter")
+    s.disconnect()
+    end_session(cid, v5)
+    # the UNSUBACK itself, raw: one for the id, codes in 5.0
+    r = Raw(v5)
+    r.connect(uid("unsr"))
+    r.subscribe([(f"{b}/r", 1)], expect=[1])
+    r.send(unsubscribe_pkt(0x1234, [f"{b}/r", f"{b}/never"], v5))
+    u = r.expect(UNSUBACK)
+    check(u.flags == 0 and struct.unpack_from("!H", u.body)[0] == 0x1234, f"UNSUBACK {u}")
+    if v5:
+        i = dec_props(u.body, 2)[1]
+        check(list(u.body[i:]) == [0x00, 0x11], f"UNSUBACK codes {list(u.body[i:])}, expected [0, 0x11]")
+    else:
+        check(len(u.body) == 2, f"3.1.1 UNSUBACK with a payload: {u}")
+    p.publish(f"{b}/r", b"r", 1)
+    check(r.is_open(QUIET), "open")
+    r.disconnect()
+    p.disconnect()
+
+
+@both
+def subscription_upgrade(v5):
+    # [MQTT-3.8.4-3] a SUBSCRIBE with a filter identical to an existing subscription's
+    # replaces it: one copy, at the new QoS (up and down); 5.0: the options are replaced too.
+    t = f"up/{token()}"
+    s = Client("ups", v5)
+    s.connect()
+    p = Client("upp", v5)
+    p.connect()
+    n = 0
+    for q, flt in ((0, t), (2, t), (1, t), (2, t), (0, f"{t}/+"), (1, f"{t}/+")):
+        s.subscribe(flt, q)
+        topic = t if flt == t else f"{t}/x"
+        p.publish(topic, f"{flt}@{q}".encode(), 2)
+        m = s.expect(1, start=n)[0]
+        check((m.payload, m.qos) == (f"{flt}@{q}".encode(), q),
+              f"subscribed {flt} at QoS {q}: got {m.payload!r} at QoS {m.qos}")
+        n += 1
+        s.quiet(n, 0.3, f"more than one copy after re-subscribing {flt} at QoS {q}")
+    if v5:
+        # no local 1 replaced by no local 0: own messages come again, once
+        f = f"{t}-nl"  # matched by none of the filters above
+        s.subscribe(f, options=SubscribeOptions(qos=1, noLocal=True))
+        s.publish(f, b"own1", 1)
+        s.quiet(n, 0.5, "no local 1: own message delivered")
+        s.subscribe(f, options=SubscribeOptions(qos=1, noLocal=False))
+        s.publish(f, b"own2", 1)
+        try:
+            got = s.expect(1, start=n)
+        except Fail:
+            got = []
+        # mosquitto 2.0.11 replaces the QoS of the subscription, not its options
+        if deviation("resubscribe_options", got,
+                     "re-SUBSCRIBE with no local 0 kept no local 1 [MQTT-3.8.4-3]"):
+            check(got[0].payload == b"own2", f"no local replaced by 0: {got[0]}")
+            s.quiet(n + 1, 0.3, "two copies")
+    s.disconnect()
+    p.disconnect()
+
+
+# Last: a broker that runs out of memory here may stop serving anyone, and the scenarios
+# after it would only show that again.
+@scenario(cap=90)
+def slow_subscriber_backpressure():
+    # A QoS 1 subscriber with a persistent session that stops reading its socket: what it
+    # cannot take is queued for it up to the broker's queue limit (tachyond: mqtt.max_queued,
+    # mosquitto: max_queued_messages, both 100000 in the test configs), the publisher is
+    # neither disconnected nor stalled below that limit; when the subscriber reads again,
+    # every message comes, in order [MQTT-4.6.0-6], without gaps or duplicates.
+    N, SIZE, WINDOW = 5000, 1024, 50
+    b = f"slow/{token()}"
+    cid = uid("slow")
+    s = Raw(rcvbuf=4096)  # a small window, that fills at once
+    s.connect(cid, clean=False, keepalive=300)
+    s.subscribe([(b, 1)], expect=[1])
+    pub = Raw()
+    pub.connect(uid("slowp"), keepalive=300)
+    pad = bytes(random.getrandbits(8) for _ in range(SIZE - 4))
+
+    def send(data):
+        try:
+            pub.s.sendall(data)
+        except OSError as e:
+            raise Fail(f"publisher: send failed after {acked} acknowledged: {e}{still_serving()}")
+
+    def still_serving():
+        """For a failure message: does the broker still take a new connection?"""
+        try:
+            r = Raw()
+            r.connect(uid("slowx"))
+            r.disconnect()
+            return ""
+        except Exception as e:
+            return f"; the broker takes no new connection either ({type(e).__name__}: {e})"
+    t0 = time.monotonic()
+    deadline = t0 + 30
+    sent, acked, inflight = 0, 0, set()
+    while acked < N:
+        batch = b""
+        while sent < N and len(inflight) < WINDOW:
+            pid = sent % 65535 + 1
+            batch += publish_pkt(b, struct.pack("!I", sent) + pad, 1, pid=pid)
+            inflight.add(pid)
+            sent += 1
+        if batch:
+            pub.s.settimeout(TIMEOUT)
+            send(batch)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Fail(f"publisher: {acked} of {N} PUBLISHes acknowledged in 30 s while the "
+                       f"subscriber does not read{still_serving()}")
+        try:
+            pk = pub.packet(min(left, TIMEOUT))
+        except Fail:
+            raise Fail(f"publisher: no PUBACK for {TIMEOUT} s after {acked} of {N} (stalled "
+                       f"while the subscriber does not read, below the queue limit)"
+                       f"{still_serving()}")
+        if pk is None:
+            raise Fail(f"publisher disconnected after {acked} of {N} PUBACKs{still_serving()}")
+        check(pk.type == PUBACK, f"publisher got {pk}")
+        pid = struct.unpack_from("!H", pk.body)[0]
+        check(pid in inflight, f"PUBACK for id {pid}, not in flight")
+        inflight.discard(pid)
+        acked += 1
+    t1 = time.monotonic()
+    synced(pub, "publisher after the last PUBACK")
+    # now the subscriber reads and acknowledges, one PUBACK per PUBLISH
+    got, dups = 0, 0
+    deadline = time.monotonic() + 30
+    while got < N:
+        left = deadline - time.monotonic()
+        check(left > 0, f"subscriber: {got} of {N} in 30 s")
+        try:
+            pk = s.packet(min(left, TIMEOUT))
+        except Fail:
+            raise Fail(f"subscriber: nothing for {TIMEOUT} s after message {got - 1} of {N}")
+        check(pk is not None, f"subscriber disconnected after {got} of {N}")
+        g = s.publish_of(pk)
+        check(len(g["payload"]) == SIZE and g["payload"][4:] == pad, f"message {got}: payload")
+        i = struct.unpack_from("!I", g["payload"])[0]
+        check(g["qos"] == 1, f"message {i} at QoS {g['qos']}")
+        if i < got and g["dup"]:
+            dups += 1  # 3.1.1 tolerated a re-send; counted, not failed
+        else:
+            check(i == got, f"subscriber: message {i} after {got - 1}: "
+                            f"{'a gap' if i > got else 'a duplicate'} (DUP {int(g['dup'])})")
+            got += 1
+        s.send(ack_pkt(PUBACK, g["pid"]))
+    t2 = time.monotonic()
+    check(s.is_open(QUIET), "open")
+    if dups:
+        note(f"{dups} PUBLISHes re-sent on the same connection")
+    note(f"publisher {N} x {SIZE} B acknowledged in {t1 - t0:.1f} s, subscriber drained them "
+         f"in {t2 - t1:.1f} s")
+    synced(pub, "publisher at the end")
+    pub.disconnect()
+    s.disconnect()
+    end_session(cid, False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ expect_ok() { # expect_ok LABEL OUTPUT
 # known: does tachyonctl have a counter of this name? (the broker's names are not settled yet)
 known() { stats "$1" >/dev/null 2>&1; }
 
+# max_queued: slow_subscriber_backpressure queues 5,000 QoS 1 messages for one session
 it_start --set mqtt.port=$MQTT_PORT --set mqtt.allow_anonymous=true --set mqtt.sys_interval=1 \
-	--set tcp.msl_ms=500
+	--set tcp.msl_ms=500 --set mqtt.max_queued=100000
 
 # Every scenario, each line "ok: NAME" or "FAIL: NAME: WHY" (notes go to stderr, shown too).
 # Paho lives in Debian's dist-packages: /usr/bin/python3, not whatever python3 is first on PATH.
@@ -76,16 +77,17 @@ while read -r c min why; do
 	v=$(counter "$c")
 	[ "$v" -ge "$min" ] && ok "$c $v >= $min ($why)" || fail "$c is $v, expected >= $min ($why)"
 done <<'EOF'
-mqtt_connects 100 every scenario connects
+mqtt_connects 340 every scenario connects, many_clients 201 alone
 mqtt_connects_refused 2 empty client id with clean session 0, protocol level 6
-mqtt_disconnects 50 clients that said DISCONNECT
-mqtt_conns_lost 10 wills, keep alive, protocol errors
+mqtt_disconnects 280 clients that said DISCONNECT, many_clients 201 alone
+mqtt_conns_lost 22 wills, keep alive, protocol errors, 12 drops in qos2_exactly_once_reconnect_*, qos1_redelivery_dup_*, topic_alias_server_to_client
 mqtt_takeovers 2 takeover_v311, takeover_v5
-mqtt_sessions_resumed 4 session_v311, session_v5, will_v5_delay, v5_message_expiry
-mqtt_publish_in 2000 order_1000_qos1 twice alone
-mqtt_publish_out 2000 order_1000_qos1 twice alone
-mqtt_subscribes 50 every scenario subscribes
-mqtt_unsubscribes 2 wildcards_v311, wildcards_v5
+mqtt_sessions_resumed 18 session_v311, session_v5, will_v5_delay, v5_message_expiry, 14 in qos2_exactly_once_reconnect_*, qos1_redelivery_dup_*, topic_alias_server_to_client, unsubscribe_stops_delivery_*
+mqtt_publish_resent 6 qos2_exactly_once_reconnect_* 1 each, qos1_redelivery_dup_* 2 each
+mqtt_publish_in 7000 order_1000_qos1 twice, slow_subscriber_backpressure 5000
+mqtt_publish_out 7000 order_1000_qos1 twice, slow_subscriber_backpressure 5000
+mqtt_subscribes 270 every scenario subscribes, many_clients 200 alone
+mqtt_unsubscribes 6 wildcards_*, unsubscribe_stops_delivery_* 2 each
 mqtt_retained_set 10 retained_*, will retain
 mqtt_wills_sent 8 will_*, keepalive
 mqtt_keepalive_timeouts 1 keepalive

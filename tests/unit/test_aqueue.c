@@ -15,7 +15,7 @@
 #define MAXMSG 70000
 
 /* Message handles are small integers (never 0) cast to pointers. */
-#define M(i) ((void *)(uintptr_t)(i))
+#define M(i)  ((void *)(uintptr_t)(i))
 #define ID(p) ((unsigned int)(uintptr_t)(p))
 
 /* How each message left the queue: released by the queue, or handed to us. */
@@ -68,7 +68,10 @@ pub_full(struct tq_aqueue *q, unsigned int id, uint8_t prio, uint64_t ttl, uint3
 	 uint64_t group, uint64_t now)
 {
 	struct tq_aqueue_msg_attr a = {
-		.size = size, .priority = prio, .ttl_ms = ttl, .group = group,
+		.size = size,
+		.priority = prio,
+		.ttl_ms = ttl,
+		.group = group,
 	};
 
 	return tq_aqueue_publish(q, M(id), &a, now);
@@ -278,10 +281,10 @@ test_ttl_queue_and_message(void)
 	c.message_ttl = 100;
 	c.dead_letter = true;
 	q = mkq(&c);
-	pub_full(q, 1, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 0);	  /* 100 ms: deliverable until 100 */
-	pub_full(q, 2, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 50);  /* until 150 */
-	pub_full(q, 3, 0, 10, 1, 0, 50);		  /* per-message 10 < 100: until 60 */
-	pub_full(q, 4, 0, 5000, 1, 0, 50);		  /* 5000 > 100: until 150 */
+	pub_full(q, 1, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 0);  /* 100 ms: deliverable until 100 */
+	pub_full(q, 2, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 50); /* until 150 */
+	pub_full(q, 3, 0, 10, 1, 0, 50);                 /* per-message 10 < 100: until 60 */
+	pub_full(q, 4, 0, 5000, 1, 0, 50);               /* 5000 > 100: until 150 */
 	CU_ASSERT_EQUAL(tq_aqueue_next_expiry(q), 61);
 	cons(q, 9, 0, 1);
 	CU_ASSERT_STRING_EQUAL(disp(q, 100, 8), "9:1"); /* now == deadline: still alive */
@@ -804,7 +807,7 @@ test_basic_get(void)
 	c.dead_letter = true;
 	q = mkq(&c);
 	CU_ASSERT_EQUAL(tq_aqueue_get(q, 0, 100, false, &d), 0); /* get-empty */
-	pub_full(q, 1, 0, 5, 1, 0, 0); /* expires at 6 */
+	pub_full(q, 1, 0, 5, 1, 0, 0);                           /* expires at 6 */
 	for (unsigned int i = 2; i <= 5; i++)
 		pub(q, i);
 	/* no-ack get: settled, ours; an expired head is skipped (and dead-lettered) */
@@ -877,8 +880,7 @@ test_destroy_releases_everything_once(void)
 	cons(q, 1, 0, 3);
 	cons(q, 2, 1, 3);
 	for (unsigned int i = 1; i <= 40; i++)
-		pub_full(q, i, (uint8_t)(i % 5), i % 3 ? TQ_AQUEUE_TTL_NONE : 50, 1, i % 4,
-			 0);
+		pub_full(q, i, (uint8_t)(i % 5), i % 3 ? TQ_AQUEUE_TTL_NONE : 50, 1, i % 4, 0);
 	disp(q, 0, 4);
 	CU_ASSERT_EQUAL(tq_aqueue_get(q, 0, 99, false, &d), 1);
 	CU_ASSERT_EQUAL(tq_aqueue_get(q, 0, 98, true, &d), 1);
@@ -1325,9 +1327,8 @@ r_publish(void)
 		r_leave(id, TQ_AQUEUE_DEAD_EXPIRED, true);
 		return;
 	}
-	while (md.ready > md.conf.max_length ||
-	       (md.conf.max_length_bytes != TQ_AQUEUE_UNLIMITED &&
-		md.bytes > md.conf.max_length_bytes))
+	while (md.ready > md.conf.max_length || (md.conf.max_length_bytes != TQ_AQUEUE_UNLIMITED &&
+						 md.bytes > md.conf.max_length_bytes))
 		r_leave(r_head(), TQ_AQUEUE_DEAD_MAXLEN, true);
 }
 
@@ -1538,7 +1539,8 @@ model_run(const struct tq_aqueue_conf *conf, uint64_t seed, unsigned int ops)
 			if (md.c[ci].present && !md.c[ci].is_get) {
 				md.c[ci].paused = !md.c[ci].paused;
 				CU_ASSERT_EQUAL_FATAL(tq_aqueue_consumer_pause(md.q, md.c[ci].id,
-									       md.c[ci].paused), 0);
+									       md.c[ci].paused),
+						      0);
 			}
 		} else if (r < 94)
 			r_get();
@@ -1562,18 +1564,18 @@ test_model_random(void)
 		uint8_t max_priority;
 		bool sac, dlx;
 	} cfgs[] = {
-		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE,
-		 TQ_AQUEUE_DROP_HEAD, 0, false, false},
-		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE,
-		 TQ_AQUEUE_DROP_HEAD, 5, false, true},
+		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_DROP_HEAD,
+		 0, false, false},
+		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_DROP_HEAD,
+		 5, false, true},
 		{12, TQ_AQUEUE_UNLIMITED, 30, TQ_AQUEUE_DROP_HEAD, 5, false, true},
 		{12, 600, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_REJECT_PUBLISH, 3, false, true},
 		{TQ_AQUEUE_UNLIMITED, 500, 25, TQ_AQUEUE_REJECT_PUBLISH_DLX, 7, false, true},
-		{8, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_REJECT_PUBLISH_DLX, 0,
-		 false, false},
+		{8, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_REJECT_PUBLISH_DLX, 0, false,
+		 false},
 		{10, TQ_AQUEUE_UNLIMITED, 20, TQ_AQUEUE_DROP_HEAD, 2, true, true},
-		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE,
-		 TQ_AQUEUE_DROP_HEAD, 255, true, false},
+		{TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_UNLIMITED, TQ_AQUEUE_TTL_NONE, TQ_AQUEUE_DROP_HEAD,
+		 255, true, false},
 	};
 	unsigned int runs = 0;
 
@@ -1650,8 +1652,9 @@ test_groups_random(void)
 				unsigned int id = 1 + rnd(n_msgs ? n_msgs : 1);
 				if (id <= n_msgs && st[id] == 1) {
 					bool requeue = rnd(3) == 0;
-					CU_ASSERT_EQUAL_FATAL(tq_aqueue_nack(q, holder[id], dids[id],
-									     false, requeue),
+					CU_ASSERT_EQUAL_FATAL(tq_aqueue_nack(q, holder[id],
+									     dids[id], false,
+									     requeue),
 							      1);
 					st[id] = requeue ? 0 : 2;
 				}
