@@ -167,6 +167,17 @@ tq_worker_post(struct tq_worker *dst, const struct tq_ring_msg *msg, struct tq_w
 static tq_app_ring_fn app_ring[TQ_MSG_APP_MAX]; /* cp: wo at boot, dp: ro */
 static tq_app_tick_fn app_tick[4];
 static unsigned int nb_app_tick;
+static tq_app_poll_fn app_poll[4];
+static unsigned int nb_app_poll;
+
+int
+tq_worker_app_poll(tq_app_poll_fn poll)
+{
+	if (nb_app_poll == RTE_DIM(app_poll))
+		return -EINVAL;
+	app_poll[nb_app_poll++] = poll;
+	return 0;
+}
 
 int
 tq_worker_app_register(uint32_t type, tq_app_ring_fn ring)
@@ -258,6 +269,8 @@ tq_worker_poll_once(struct tq_worker *w)
 	if (unlikely(w->nsim_active))
 		work += tq_nsim_worker_poll(w); /* delayed frames that came due */
 	work += tq_worker_drain_inbound(w);
+	for (unsigned int i = 0; i < nb_app_poll; i++)
+		work += app_poll[i](w);
 	tq_tcp_timers_run(w);
 	if (unlikely(w->now >= w->next_tick)) {
 		tq_worker_tick(w);

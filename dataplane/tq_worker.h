@@ -140,6 +140,9 @@ typedef void (*tq_app_ring_fn)(struct tq_worker *w, const struct tq_ring_msg *ms
 typedef void (*tq_app_tick_fn)(struct tq_worker *w);
 int tq_worker_app_register(uint32_t type, tq_app_ring_fn ring);
 int tq_worker_app_tick(tq_app_tick_fn tick);
+/* @poll runs once per loop iteration (after the inbound ring); returns the work it did. */
+typedef unsigned int (*tq_app_poll_fn)(struct tq_worker *w);
+int tq_worker_app_poll(tq_app_poll_fn poll);
 
 /* Free a worker that is not running: drains its ring and TX queues. Control thread. */
 void tq_worker_destroy(struct tq_worker *w);

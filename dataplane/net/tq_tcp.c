@@ -240,6 +240,7 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	tq_tcp_timers_clear(c);
 	sq_free(c->sq_head);
 	c->sq_head = c->sq_tail = NULL;
+	c->sq_cur = NULL;
 	c->sq_bytes = 0;
 	tq_tcp_ooo_purge(c);
 	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)

@@ -45,15 +45,28 @@ window_field(struct tq_tcp_conn *c)
 static int
 attach_payload(struct tq_tcp_conn *c, struct rte_mbuf *m, uint32_t off, uint32_t len)
 {
-	uint32_t skip = c->sq_off + off;
+	uint32_t skip = c->sq_off + off, pos = 0;
+	struct rte_mbuf *s = c->sq_head;
+	bool first = true;
 
-	for (struct rte_mbuf *s = c->sq_head; s && len; s = s->next) {
+	if (c->sq_cur && c->sq_cur_pos <= skip) {
+		s = c->sq_cur;
+		pos = c->sq_cur_pos;
+		skip -= pos;
+	}
+	for (; s && len; s = s->next) {
 		struct rte_mbuf *mi;
 		uint32_t take;
 
 		if (skip >= s->data_len) {
 			skip -= s->data_len;
+			pos += s->data_len;
 			continue;
+		}
+		if (first) {
+			c->sq_cur = s;
+			c->sq_cur_pos = pos;
+			first = false;
 		}
 		take = RTE_MIN(s->data_len - skip, len);
 		mi = rte_pktmbuf_alloc(c->w->tcp->clone_pool);
@@ -534,6 +547,10 @@ tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes)
 		struct rte_mbuf *s = c->sq_head;
 
 		skip -= s->data_len;
+		if (c->sq_cur == s)
+			c->sq_cur = NULL;
+		else if (c->sq_cur)
+			c->sq_cur_pos -= s->data_len;
 		c->sq_head = s->next;
 		s->next = NULL;
 		s->nb_segs = 1;

@@ -102,6 +102,8 @@ struct tq_tcp_conn {
 	/* send queue: a singly linked list of mbuf segments (->next) from snd_una */
 	struct rte_mbuf *sq_head, *sq_tail;
 	uint32_t sq_off;        /* bytes of sq_head already acknowledged */
+	struct rte_mbuf *sq_cur; /* where the last segment sent began (attach_payload) */
+	uint32_t sq_cur_pos;    /* its first byte, counted from sq_head's first byte */
 	uint32_t sq_bytes;      /* unacknowledged + unsent bytes */
 
 	/* SACK scoreboard (RFC 6675): what the peer holds above snd_una, merged, sorted */

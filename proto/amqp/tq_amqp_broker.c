@@ -61,13 +61,15 @@ tq_amqp_post(struct tq_worker *from, uint16_t dst, struct tq_amqp_op *op)
 {
 	struct tq_ring_msg rm = {.type = TQ_MSG_AMQP_OP, .b = (uint64_t)(uintptr_t)op};
 
-	if (dst == from->id) { /* ours: no ring */
-		if (op->kind == OP_ENQUEUE || op->kind == OP_CONSUME || op->kind == OP_CANCEL ||
-		    op->kind == OP_SETTLE || op->kind == OP_GET || op->kind == OP_PURGE ||
-		    op->kind == OP_DELETE)
-			tq_amqp_queue_op(from, op);
+	if (dst == from->id) { /* ours: no ring, but later in this loop iteration */
+		struct tq_amqp_worker *wk = from->amqp;
+
+		op->next = NULL;
+		if (wk->local_tail)
+			wk->local_tail->next = op;
 		else
-			tq_amqp_chan_op(from, op);
+			wk->local_head = op;
+		wk->local_tail = op;
 		return 0;
 	}
 	if (tq_worker_post(tq_dp.workers[dst], &rm, from) < 0) {
@@ -80,10 +82,8 @@ tq_amqp_post(struct tq_worker *from, uint16_t dst, struct tq_amqp_op *op)
 }
 
 static void
-ring_op(struct tq_worker *w, const struct tq_ring_msg *rm)
+run_op(struct tq_worker *w, struct tq_amqp_op *op)
 {
-	struct tq_amqp_op *op = (struct tq_amqp_op *)(uintptr_t)rm->b;
-
 	switch (op->kind) {
 	case OP_ENQUEUE:
 	case OP_CONSUME:
@@ -92,11 +92,38 @@ ring_op(struct tq_worker *w, const struct tq_ring_msg *rm)
 	case OP_GET:
 	case OP_PURGE:
 	case OP_DELETE:
+	case OP_PAUSE:
 		tq_amqp_queue_op(w, op);
 		break;
 	default:
 		tq_amqp_chan_op(w, op);
 	}
+}
+
+static void
+ring_op(struct tq_worker *w, const struct tq_ring_msg *rm)
+{
+	run_op(w, (struct tq_amqp_op *)(uintptr_t)rm->b);
+}
+
+unsigned int
+tq_amqp_local_run(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	unsigned int n = 0;
+
+	if (!wk)
+		return 0;
+	while (wk->local_head) { /* what these post to us joins the end: run it too */
+		struct tq_amqp_op *op = wk->local_head;
+
+		wk->local_head = op->next;
+		if (!wk->local_head)
+			wk->local_tail = NULL;
+		run_op(w, op);
+		n++;
+	}
+	return n;
 }
 
 static void
@@ -187,6 +214,7 @@ tq_amqp_broker_start(const struct tq_amqp_conf *conf)
 		if ((rc = worker_init(tq_dp.workers[i], conf)) < 0)
 			goto fail;
 	tq_worker_app_register(TQ_MSG_AMQP_OP, ring_op);
+	tq_worker_app_poll(tq_amqp_local_run);
 	tq_amqp_bridge_init();
 	tq_worker_app_tick(amqp_tick);
 	rc = tq_tcp_listen((uint16_t)conf->port, &tq_amqp_app, NULL);
@@ -200,22 +228,31 @@ fail:
 
 void tq_amqp_conns_free(struct tq_worker *w);
 
+/* Shutdown: every ring and local list until nothing moves (workers stopped). */
+static void
+drain_all(void)
+{
+	unsigned int work;
+
+	do {
+		work = 0;
+		for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
+			if (tq_dp.workers[i] && tq_dp.workers[i]->amqp)
+				work += tq_worker_drain_inbound(tq_dp.workers[i]) +
+					tq_amqp_local_run(tq_dp.workers[i]);
+	} while (work);
+}
+
 void
 tq_amqp_broker_close(void)
 {
 	if (!tq_amqp.op_pool && !tq_amqp.msg_pool)
 		return;
-	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
-		if (tq_dp.workers[i] && tq_dp.workers[i]->amqp)
-			while (tq_worker_drain_inbound(tq_dp.workers[i]))
-				;
+	drain_all();
 	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
 		if (tq_dp.workers[i] && tq_dp.workers[i]->amqp)
 			tq_amqp_conns_free(tq_dp.workers[i]);
-	for (unsigned int i = 0; i < tq_dp.nb_workers; i++) /* what the channels gave back */
-		if (tq_dp.workers[i] && tq_dp.workers[i]->amqp)
-			while (tq_worker_drain_inbound(tq_dp.workers[i]))
-				;
+	drain_all(); /* what the channels gave back */
 	tq_bridge_to_amqp = NULL;
 	tq_amqp_queues_free(); /* before the registry: deleting queues unregisters them */
 	tq_exchange_reg_destroy(tq_amqp.xreg);

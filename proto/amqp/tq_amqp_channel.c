@@ -14,6 +14,10 @@
 #include "tq_amqp_queue.h"
 
 int tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m);
+static void consume_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch,
+			 const struct tq_amqp_op *op);
+static void set_paused(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, bool paused);
+static void release_held(struct tq_amqp_conn *c, struct tq_amqp_chan *ch);
 
 static struct tq_amqp_chan *
 chan_get(struct tq_amqp_conn *c, uint16_t id)
@@ -78,6 +82,18 @@ tq_amqp_chan_free(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 
 		if (u->qdid != UINT64_MAX)
 			settle(c, ch->id, u, SETTLE_REQUEUE);
+	}
+	if (ch->commit_waiting) /* the connection no longer waits for this channel */
+		c->waiting--;
+	while (ch->held) { /* held deliveries go back to their queues */
+		struct tq_amqp_op *op = ch->held;
+		struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
+					    .cons = (uint8_t)op->b};
+
+		ch->held = op->next;
+		settle(c, ch->id, &u, SETTLE_REQUEUE);
+		tq_msg_unref(op->msg);
+		tq_amqp_op_free(op);
 	}
 	tq_msg_unref(ch->pending);
 	for (uint32_t i = 0; i < ch->tx_n; i++)
@@ -168,6 +184,75 @@ unacked_push(struct tq_amqp_chan *ch, const struct tq_amqp_unacked *u)
 	return true;
 }
 
+/* basic.deliver for @op to consumer @k (its message reference stays the op's). */
+static void
+deliver_now(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, struct tq_amqp_consumer *k,
+	    const struct tq_amqp_op *op)
+{
+	struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
+				    .cons = (uint8_t)op->b};
+	struct tq_amqp_basic_deliver d = {0};
+
+	d.consumer_tag.p = (const uint8_t *)k->tag;
+	d.consumer_tag.len = k->tag_len;
+	d.delivery_tag = ch->next_tag++;
+	d.redelivered = op->b >> 8 & 1;
+	d.exchange.p = (const uint8_t *)tq_msg_exchange(op->msg);
+	d.exchange.len = op->msg->exchange_len;
+	d.routing_key.p = (const uint8_t *)tq_msg_topic(op->msg);
+	d.routing_key.len = op->msg->topic_len;
+	u.tag = d.delivery_tag;
+	if (!k->no_ack) {
+		if (!unacked_push(ch, &u)) {
+			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
+			return;
+		}
+		ch->live++;
+	}
+	send_content(c, ch->id, TQ_AMQP_IDX_BASIC_DELIVER, &d, op->msg);
+}
+
+/* Tell the homes of the channel's consumers to stop (or resume) delivering. */
+static void
+set_paused(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, bool paused)
+{
+	if (ch->paused == paused)
+		return;
+	ch->paused = paused;
+	for (unsigned int i = 0; i < TQ_AMQP_MAX_CONSUMERS; i++) {
+		struct tq_amqp_consumer *k = &ch->cons[i];
+		struct tq_amqp_op *op;
+
+		if (!k->used || k->no_ack || !(op = tq_amqp_op_new(c->w, OP_PAUSE)))
+			continue;
+		op->qidx = k->qidx;
+		op->qgen = k->qgen;
+		op->handle = tq_amqp_handle(c, ch->id);
+		op->b = i | (uint64_t)paused << 8;
+		tq_amqp_queue_post(c->w, op);
+	}
+}
+
+/* Acks made room under the channel's prefetch: held deliveries go out, then the homes resume. */
+static void
+release_held(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
+{
+	while (ch->held && (!ch->global_prefetch || ch->live < ch->global_prefetch)) {
+		struct tq_amqp_op *op = ch->held;
+		uint8_t ci = (uint8_t)op->b;
+
+		ch->held = op->next;
+		if (!ch->held)
+			ch->held_tail = NULL;
+		if (ch->cons[ci].used && ch->cons[ci].qidx == op->qidx)
+			deliver_now(c, ch, &ch->cons[ci], op);
+		tq_msg_unref(op->msg);
+		tq_amqp_op_free(op);
+	}
+	if (!ch->held)
+		set_paused(c, ch, false);
+}
+
 /* OP_DELIVER / OP_GET_REPLY / OP_CONFIRM / OP_REPLY / OP_CANCELLED for one of our channels */
 void
 tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
@@ -182,9 +267,6 @@ tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
 	case OP_DELIVER: {
 		uint8_t ci = (uint8_t)op->b;
 		struct tq_amqp_consumer *k = ch && ci < TQ_AMQP_MAX_CONSUMERS ? &ch->cons[ci] : NULL;
-		struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
-					    .cons = ci};
-		struct tq_amqp_basic_deliver d = {0};
 
 		if (!k || !k->used || k->qidx != op->qidx) {
 			/* the consumer went meanwhile: the message goes back */
@@ -203,20 +285,18 @@ tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
 			tq_worker_count(w, TQ_CTR_amqp_stale_ops);
 			break;
 		}
-		d.consumer_tag.p = (const uint8_t *)k->tag;
-		d.consumer_tag.len = k->tag_len;
-		d.delivery_tag = ch->next_tag++;
-		d.redelivered = op->b >> 8 & 1;
-		d.exchange.p = (const uint8_t *)tq_msg_exchange(op->msg);
-		d.exchange.len = op->msg->exchange_len;
-		d.routing_key.p = (const uint8_t *)tq_msg_topic(op->msg);
-		d.routing_key.len = op->msg->topic_len;
-		u.tag = d.delivery_tag;
-		if (!k->no_ack && !unacked_push(ch, &u)) {
-			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
-			break;
+		if (!k->no_ack && ch->global_prefetch && (ch->live >= ch->global_prefetch || ch->held)) {
+			/* over the channel's prefetch: held here, the homes pause */
+			op->next = NULL;
+			if (ch->held_tail)
+				ch->held_tail->next = op;
+			else
+				ch->held = op;
+			ch->held_tail = op;
+			set_paused(c, ch, true);
+			return; /* the op (and its message) stays with the channel */
 		}
-		send_content(c, ch->id, TQ_AMQP_IDX_BASIC_DELIVER, &d, op->msg);
+		deliver_now(c, ch, k, op);
 		break;
 	}
 	case OP_GET_REPLY:
@@ -252,13 +332,17 @@ tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
 		}
 		break;
 	case OP_CONFIRM:
-		if (ch)
+		if (ch) {
 			tq_amqp_confirm_done(c, ch, op->a, op->b != 0);
+			tq_amqp_conn_resume(c); /* a tx.commit-ok may have let reading go on */
+		}
 		break;
 	case OP_REPLY:
 		if (c) {
 			c->waiting--;
-			if (ch)
+			if (ch && (uint8_t)(op->b >> 16) == OP_CONSUME)
+				consume_done(c, ch, op);
+			else if (ch)
 				tq_amqp_reply_done(c, ch, op);
 			tq_amqp_conn_resume(c);
 		}
@@ -285,8 +369,17 @@ tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
 /* A publish with @n queue homes to hear from (0: confirmed at once). */
 static void
 confirm_start(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint64_t seq, uint32_t n,
-	      bool nack)
+	      bool nack, bool tx)
 {
+	if (n == 0 && tx) {
+		if (--ch->tx_pending == 0 && ch->commit_waiting) {
+			ch->commit_waiting = false;
+			tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_TX_COMMIT_OK, NULL);
+			c->waiting--;
+			/* the caller's loop (or the ring handler) reads on */
+		}
+		return;
+	}
 	if (n == 0) {
 		struct tq_amqp_basic_ack a = {.delivery_tag = seq};
 		struct tq_amqp_basic_nack na = {.delivery_tag = seq};
@@ -311,6 +404,7 @@ confirm_start(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint64_t seq, uin
 	ch->confirms[ch->cf_n].seq = seq;
 	ch->confirms[ch->cf_n].left = n;
 	ch->confirms[ch->cf_n].nack = nack;
+	ch->confirms[ch->cf_n].tx = tx;
 	ch->cf_n++;
 }
 
@@ -324,10 +418,10 @@ tq_amqp_confirm_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint64_t s
 			continue;
 		f->nack |= nack;
 		if (--f->left == 0) {
-			bool n = f->nack;
+			bool n = f->nack, tx = f->tx;
 
 			ch->confirms[i] = ch->confirms[--ch->cf_n];
-			confirm_start(c, ch, seq, 0, n);
+			confirm_start(c, ch, seq, 0, n, tx);
 		}
 		return;
 	}
@@ -380,16 +474,20 @@ on_queue(void *arg, uint32_t qidx, uint32_t qgen, uint16_t home)
 
 /* Route a complete message; @m's reference is the caller's. */
 static void
-publish(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, struct tq_msg *m, bool mandatory)
+publish(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, struct tq_msg *m, bool mandatory,
+	bool tx)
 {
-	struct route_ctx rc = {.c = c, .ch = ch, .m = m, .seq = ch->confirm ? ch->next_seq++ : 0};
+	struct route_ctx rc = {.c = c, .ch = ch, .m = m,
+			       .seq = ch->confirm || tx ? ch->next_seq++ : 0};
 	uint16_t code = 0;
 	const char *text = NULL;
 	int n;
 
 	tq_worker_count(c->w, TQ_CTR_amqp_publishes);
+	if (tx)
+		ch->tx_pending++;
 	if (rc.seq) /* a guard answer, given below once routing is over */
-		confirm_start(c, ch, rc.seq, 1, false);
+		confirm_start(c, ch, rc.seq, 1, false, tx);
 	n = tq_amqp_route(c, m, on_queue, &rc, &code, &text);
 	if (n < 0) {
 		if (rc.seq)
@@ -441,7 +539,7 @@ content_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 		ch->tx_msgs[ch->tx_n++] = m;
 		return;
 	}
-	publish(c, ch, m, mandatory);
+	publish(c, ch, m, mandatory, false);
 	tq_msg_unref(m);
 }
 
@@ -581,6 +679,8 @@ settle_tags(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint64_t tag, bool 
 		if (multiple ? (tag == 0 || u->tag <= tag) : u->tag == tag) {
 			settle(c, ch->id, u, mode);
 			u->qdid = UINT64_MAX;
+			if (u->cons != 0xff && ch->live)
+				ch->live--;
 			found = true;
 			if (!multiple)
 				break;
@@ -592,6 +692,8 @@ settle_tags(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint64_t tag, bool 
 		ch->un_head = (ch->un_head + 1) % ch->un_cap;
 		ch->un_n--;
 	}
+	if (ch->held)
+		release_held(c, ch);
 	return found || (multiple && tag == 0) ? 0 : -ENOENT;
 }
 
@@ -691,20 +793,44 @@ basic_consume(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_a
 	}
 	k->used = true;
 	k->no_ack = a->no_ack;
+	k->no_wait = a->no_wait;
 	k->qidx = qidx;
 	k->qgen = qgen;
-	if (!a->no_wait) { /* before any delivery can arrive (they come through our ring) */
-		ok.consumer_tag.p = (const uint8_t *)k->tag;
-		ok.consumer_tag.len = k->tag_len;
-		tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_BASIC_CONSUME_OK, &ok);
-	}
+	(void)ok;
+	/* the home answers first (consume-ok, or 403 for an exclusive conflict), then delivers */
 	op->qidx = qidx;
 	op->qgen = qgen;
 	op->handle = tq_amqp_handle(c, ch->id);
 	op->b = (uint64_t)free_i | (uint64_t)a->no_ack << 8 | (uint64_t)a->exclusive << 9 |
 		(uint64_t)ch->prefetch << 16 | (uint64_t)(uint32_t)prio << 32;
-	tq_amqp_queue_post(c->w, op);
+	if (tq_amqp_queue_post(c->w, op) == 0)
+		c->waiting++;
 	tq_worker_count(c->w, TQ_CTR_amqp_consumers_started);
+}
+
+/* The home's answer to basic.consume: a = 0 or -EBUSY, b = request kind << 16 | index. */
+static void
+consume_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_amqp_op *op)
+{
+	uint8_t ci = (uint8_t)op->b;
+	struct tq_amqp_consumer *k = ci < TQ_AMQP_MAX_CONSUMERS ? &ch->cons[ci] : NULL;
+	struct tq_amqp_basic_consume_ok ok;
+
+	if (!k || !k->used)
+		return;
+	if ((int64_t)op->a < 0) {
+		k->used = false;
+		tq_amqp_chan_error(c, ch, TQ_AMQP_ACCESS_REFUSED,
+				   "ACCESS_REFUSED - queue in exclusive use (or an exclusive consumer "
+				   "on a queue in use)",
+				   TQ_AMQP_BASIC_CONSUME);
+		return;
+	}
+	if (!k->no_wait) {
+		ok.consumer_tag.p = (const uint8_t *)k->tag;
+		ok.consumer_tag.len = k->tag_len;
+		tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_BASIC_CONSUME_OK, &ok);
+	}
 }
 
 static void
@@ -766,7 +892,7 @@ tx_commit(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 		bool mandatory = m->origin != 0;
 
 		m->origin = 0;
-		publish(c, ch, m, mandatory);
+		publish(c, ch, m, mandatory, true);
 		tq_msg_unref(m);
 	}
 	ch->tx_n = 0;
@@ -846,8 +972,13 @@ tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_am
 			tq_amqp_send_method(c, channel, TQ_AMQP_IDX_CHANNEL_FLOW_OK, &ok);
 		}
 		return;
-	case TQ_AMQP_BASIC_QOS:
-		ch->prefetch = a->basic_qos.prefetch_count;
+	case TQ_AMQP_BASIC_QOS: /* RabbitMQ's reading: global = the channel, else per consumer */
+		if (a->basic_qos.global) {
+			ch->global_prefetch = a->basic_qos.prefetch_count;
+			release_held(c, ch);
+		} else {
+			ch->prefetch = a->basic_qos.prefetch_count;
+		}
 		tq_amqp_send_method(c, channel, TQ_AMQP_IDX_BASIC_QOS_OK, NULL);
 		return;
 	case TQ_AMQP_BASIC_CONSUME:
@@ -932,8 +1063,12 @@ tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_am
 			return;
 		}
 		if (id == TQ_AMQP_TX_COMMIT) {
+			/* commit-ok once every queue took its messages (tx_pending back to 0) */
+			ch->commit_waiting = true;
+			c->waiting++;
+			ch->tx_pending++; /* a guard while the publishes go out */
 			tx_commit(c, ch);
-			tq_amqp_send_method(c, channel, TQ_AMQP_IDX_TX_COMMIT_OK, NULL);
+			confirm_start(c, ch, 0, 0, false, true);
 		} else {
 			tx_rollback(ch);
 			tq_amqp_send_method(c, channel, TQ_AMQP_IDX_TX_ROLLBACK_OK, NULL);

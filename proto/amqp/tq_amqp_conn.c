@@ -206,6 +206,8 @@ send_start(struct tq_amqp_conn *c)
 	c->state = AC_START_OK;
 }
 
+static void hb_arm(struct tq_amqp_conn *c, uint32_t seconds);
+
 static bool
 str_is(const struct tq_amqp_str *s, const char *v)
 {
@@ -319,6 +321,10 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_OPEN_OK, &ok);
 		}
 		c->state = AC_RUNNING;
+		tq_timer_stop(&c->w->amqp->wheel, c->hb_timer); /* the handshake's */
+		c->hb_timer = 0;
+		if (c->heartbeat)
+			hb_arm(c, c->heartbeat);
 		c->w->amqp->connected++;
 		tq_worker_count(c->w, TQ_CTR_amqp_connects);
 		return;
@@ -479,8 +485,6 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 		c->unreleased = 0;
 	}
 }
-
-static void hb_arm(struct tq_amqp_conn *c, uint32_t seconds);
 
 static int
 amqp_connected(struct tq_tcp_conn *t)

@@ -275,7 +275,8 @@ reply(struct tq_worker *w, struct tq_amqp_op *op, uint8_t kind, int64_t result)
 {
 	tq_msg_unref(op->msg);
 	op->msg = NULL;
-	if (op->b & 0x200) { /* nobody waits (an exclusive queue's connection went) */
+	if ((op->kind == OP_DELETE || op->kind == OP_PURGE) && (op->b & 0x200)) {
+		/* nobody waits (an exclusive queue's connection went) */
 		tq_amqp_op_free(op);
 		return;
 	}
@@ -373,16 +374,9 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 			q->cons = n;
 			q->cons_cap = cap;
 		}
-		if (tq_aqueue_consumer_add(q->aq, &cc) < 0) {
-			/* exclusive conflict: the client hears basic.cancel */
-			struct tq_amqp_op *c2 = tq_amqp_op_new(w, OP_CANCELLED);
-
-			if (c2) {
-				c2->handle = op->handle;
-				c2->b = (uint8_t)op->b;
-				tq_amqp_post(w, TQ_AMQP_H_WORKER(op->handle), c2);
-			}
-			break;
+		if (tq_aqueue_consumer_add(q->aq, &cc) < 0) { /* exclusive conflict: 403 */
+			reply(w, op, OP_REPLY, -EBUSY);
+			return;
 		}
 		k = &q->cons[q->ncons++];
 		k->id = cc.id;
@@ -390,8 +384,9 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 		k->ci = (uint8_t)op->b;
 		k->no_ack = cc.no_ack;
 		q->had_consumer = true;
+		reply(w, op, OP_REPLY, 0); /* consume-ok goes before the first delivery */
 		dispatch(w, q);
-		break;
+		return;
 	}
 	case OP_CANCEL: {
 		struct tq_amqp_qcons *k = cons_find(q, op->handle, (uint8_t)op->b);
@@ -425,6 +420,14 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 			tq_aqueue_ack(q->aq, cid, op->a, false);
 		else
 			tq_aqueue_nack(q->aq, cid, op->a, false, mode == SETTLE_REQUEUE);
+		dispatch(w, q);
+		break;
+	}
+	case OP_PAUSE: {
+		struct tq_amqp_qcons *k = cons_find(q, op->handle, (uint8_t)op->b);
+
+		if (k)
+			tq_aqueue_consumer_pause(q->aq, k->id, op->b >> 8 & 1);
 		dispatch(w, q);
 		break;
 	}

@@ -66,6 +66,7 @@ struct tq_amqp_consumer {
 	uint8_t tag_len;
 	bool used;
 	bool no_ack;
+	bool no_wait;
 	uint32_t qidx, qgen;
 };
 
@@ -78,6 +79,7 @@ struct tq_amqp_confirm {
 	uint64_t seq;
 	uint32_t left;
 	bool nack;
+	bool tx;  /* a tx.commit's publish: counts down tx_pending instead of acking */
 };
 
 /* An ack/nack/reject inside a transaction, applied at tx.commit. */
@@ -108,12 +110,18 @@ struct tq_amqp_chan {
 	uint32_t tx_n, tx_cap;
 	struct tq_amqp_txsettle *tx_settles;
 	uint32_t txs_n, txs_cap;
+	uint32_t tx_pending;  /* committed publishes the queues have not taken yet */
+	bool commit_waiting;  /* tx.commit-ok goes when tx_pending reaches 0 */
 	/* the queue last declared on this channel: "" in later methods means it (spec) */
 	char last_queue[256];
 	uint8_t last_queue_len;
 	/* consumers */
 	struct tq_amqp_consumer cons[TQ_AMQP_MAX_CONSUMERS];
 	uint16_t prefetch;   /* basic.qos prefetch-count for consumers started later */
+	uint16_t global_prefetch; /* basic.qos global: unacked deliveries on the channel, 0: none */
+	uint32_t live;       /* unacked consumer deliveries the client holds */
+	struct tq_amqp_op *held, *held_tail; /* deliveries over the global prefetch, in order */
+	bool paused;         /* the consumers' homes were told to pause */
 	/* unacknowledged deliveries, tag order */
 	struct tq_amqp_unacked *unacked;
 	uint32_t un_head, un_n, un_cap; /* ring */
@@ -160,6 +168,7 @@ enum tq_amqp_op_kind {
 	OP_DELETE,       /* -> home, b = if_unused | if_empty << 1; reply: a = count or error */
 	OP_REPLY,        /* home -> requester: a = result (>= 0) or -errno, b = request kind */
 	OP_CANCELLED,    /* home -> consumer: the queue went (basic.cancel), b = cons */
+	OP_PAUSE,        /* consumer -> home: b = cons | paused << 8 (a channel's global prefetch) */
 };
 
 #define SETTLE_ACK 0
@@ -167,6 +176,7 @@ enum tq_amqp_op_kind {
 #define SETTLE_DISCARD 2
 
 struct tq_amqp_op {
+	struct tq_amqp_op *next; /* in a worker's local list */
 	uint8_t kind;
 	uint8_t pad[3];
 	uint32_t qidx, qgen;
@@ -187,6 +197,9 @@ struct tq_amqp_worker {
 	struct tq_exchange_scratch *xs; /* routing scratch (tq_exchange_route) */
 	void *xr[TQ_AMQP_ROUTE_DEPTH];  /* routing results per nesting depth (tq_amqp_queue.c) */
 	uint32_t xr_depth;
+	/* operations for this very worker: run from the loop, never inside the code that
+	 * posted them (that code may be walking what the operation changes) */
+	struct tq_amqp_op *local_head, *local_tail;
 	bool xs_want;                   /* a publish needed more: grow it at the tick */
 };
 
@@ -245,6 +258,8 @@ void tq_amqp_confirm_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint6
 /* Post @op to worker @dst (owned by the receiver); on failure it is freed and counted. */
 int tq_amqp_post(struct tq_worker *from, uint16_t dst, struct tq_amqp_op *op);
 struct tq_amqp_op *tq_amqp_op_new(struct tq_worker *w, uint8_t kind);
+/* Run this worker's local operations (the loop's poll hook). */
+unsigned int tq_amqp_local_run(struct tq_worker *w);
 void tq_amqp_op_free(struct tq_amqp_op *op);
 
 #endif

@@ -133,10 +133,25 @@ mqtt_tick(struct tq_worker *w)
 	tq_timer_advance(&wk->wheel, (tq_msg_now_ms() - wk->wheel_t0_ms) / 100, tq_mqtt_timer_fired,
 			 w, 4096);
 	tq_mqtt_sys_tick(w);
-	if (wk->throttled)
-		tq_mqtt_throttle_tick(w);
 	if (wk->outbox)
 		outbox_retry(w);
+}
+
+/* Every loop iteration: paused publishers read again once a millisecond has passed. */
+static unsigned int
+mqtt_poll(struct tq_worker *w)
+{
+	struct tq_mqtt_worker *wk = w->mqtt;
+	uint64_t now;
+
+	if (!wk || !wk->throttled)
+		return 0;
+	now = tq_msg_now_ms();
+	if (now == wk->throttle_ms)
+		return 0;
+	wk->throttle_ms = now;
+	tq_mqtt_throttle_tick(w);
+	return 1;
 }
 
 static int
@@ -218,6 +233,7 @@ tq_mqtt_broker_start(const struct tq_mqtt_conf *conf)
 	tq_worker_app_register(TQ_MSG_MQTT_MOVED, ring_moved);
 	tq_worker_app_register(TQ_MSG_MQTT_RETRY, ring_retry);
 	tq_worker_app_tick(mqtt_tick);
+	tq_worker_app_poll(mqtt_poll);
 	tq_mqtt_bridge_init(true);
 	rc = tq_tcp_listen((uint16_t)conf->port, &tq_mqtt_app, NULL);
 	if (rc < 0)

@@ -339,7 +339,7 @@ topic_levels(const uint8_t *p, uint16_t len)
 	return n;
 }
 
-/* Stop reading this publisher until the next tick (TCP back-pressure). */
+/* Stop reading this publisher for about a millisecond (TCP back-pressure). */
 static void
 throttle(struct tq_mqtt_conn *c)
 {
@@ -433,12 +433,14 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	}
 	m = tq_msg_alloc(tq_mqtt.msg_pool,
 			 topic.len + (c->level == TQ_MQTT_LEVEL_5 ? p->props.raw_len : 0), &heap);
-	if (!m) {
+	if (!m) { /* out of messages: QoS 0 goes, QoS 1/2 is read again later */
 		tq_worker_count(w, TQ_CTR_mqtt_no_memory);
-		if (p->qos)
-			send_ack(c, p->qos == 1 ? TQ_MQTT_PUBACK : TQ_MQTT_PUBREC, p->packet_id,
-				 0x97);
-		return 0;
+		if (p->qos == 0)
+			return 0;
+		w->ctr[TQ_CTR_mqtt_publish_in]--;
+		w->ctr[TQ_CTR_mqtt_bytes_in] -= p->payload_len;
+		throttle(c);
+		return 2;
 	}
 	if (heap)
 		tq_worker_count(w, TQ_CTR_mqtt_msg_heap);
@@ -463,7 +465,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 			w->ctr[TQ_CTR_mqtt_publish_in]--; /* it will be counted when read again */
 			w->ctr[TQ_CTR_mqtt_bytes_in] -= p->payload_len;
 			throttle(c);
-			return 2; /* not consumed: read again at the next tick */
+			return 2; /* not consumed: read again shortly */
 		}
 	}
 	if (c->level == TQ_MQTT_LEVEL_5)
@@ -493,7 +495,7 @@ ack:
 		s->qos2_in[s->qos2_in_n++] = p->packet_id;
 		send_ack(c, TQ_MQTT_PUBREC, p->packet_id, matched ? 0 : 0x10);
 	}
-	return c->throttled ? 1 : 0; /* throttled: read no further until the next tick */
+	return c->throttled ? 1 : 0; /* throttled: read no further for now */
 }
 
 static int

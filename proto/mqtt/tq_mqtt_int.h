@@ -193,7 +193,8 @@ struct tq_mqtt_worker {
 	struct tq_mqtt_batch *out[TQ_MAX_WORKERS]; /* being filled during one publish */
 	struct tq_mqtt_conn *waiting;   /* CS_WAIT_SESSION connections */
 	struct tq_mqtt_conn *conns;     /* every connection of this worker */
-	struct tq_mqtt_conn *throttled; /* publishers paused until the next tick */
+	struct tq_mqtt_conn *throttled; /* publishers paused for about a millisecond */
+	uint64_t throttle_ms;           /* when they were last let go */
 	bool throttle;                  /* set by tq_mqtt_route: a QoS 1/2 target is full */
 	struct tq_mqtt_limbo *limbo;
 	struct tq_mqtt_outbox *outbox;
@@ -257,7 +258,7 @@ void tq_mqtt_conn_keepalive_arm(struct tq_mqtt_conn *c);
 void tq_mqtt_keepalive_fired(struct tq_worker *w, struct tq_mqtt_conn *c);
 /* Read what arrived (after CONNECT waited for its session, or TCP took our backlog). */
 void tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c);
-/* Let the paused publishers read again (every tick). */
+/* Let the paused publishers read again (every millisecond, from the loop). */
 void tq_mqtt_throttle_tick(struct tq_worker *w);
 /* Shutdown (workers stopped): free every connection's MQTT state. */
 void tq_mqtt_conns_free(struct tq_worker *w);
