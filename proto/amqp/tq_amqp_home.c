@@ -156,13 +156,24 @@ cons_by_id(struct tq_amqp_queue *q, uint64_t id)
 	return NULL;
 }
 
+/* The atomics others read, and what the queue dropped by itself into our counters. */
 static void
-counts(struct tq_amqp_queue *q)
+counts_w(struct tq_worker *w, struct tq_amqp_queue *q)
 {
+	struct tq_aqueue_stats st;
+
+	tq_aqueue_stats(q->aq, &st);
+	if (!q->conf.dead_letter) { /* with a DLX they are dead-lettered, counted there */
+		w->ctr[TQ_CTR_amqp_expired] += st.expired - q->seen_expired;
+		w->ctr[TQ_CTR_amqp_maxlen_dropped] += st.dropped - q->seen_dropped;
+	}
+	q->seen_expired = st.expired;
+	q->seen_dropped = st.dropped;
 	__atomic_store_n(&q->n_ready, tq_aqueue_ready(q->aq), __ATOMIC_RELAXED);
 	__atomic_store_n(&q->n_unacked, tq_aqueue_unacked(q->aq), __ATOMIC_RELAXED);
 	__atomic_store_n(&q->n_consumers, tq_aqueue_consumers(q->aq), __ATOMIC_RELAXED);
 }
+
 
 static void dead_letters(struct tq_worker *w, struct tq_amqp_queue *q);
 
@@ -200,7 +211,7 @@ dispatch(struct tq_worker *w, struct tq_amqp_queue *q)
 		}
 	} while (n == RTE_DIM(d));
 	dead_letters(w, q);
-	counts(q);
+	counts_w(w, q);
 }
 
 /* A queue that never was registered (declare lost a race, or failed). */
@@ -449,13 +460,13 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 			op->b = 0;
 		}
 		dead_letters(w, q);
-		counts(q);
+		counts_w(w, q);
 		tq_amqp_post(w, TQ_AMQP_H_WORKER(op->handle), op);
 		return;
 	}
 	case OP_PURGE:
 		reply(w, op, OP_REPLY, (int64_t)tq_aqueue_purge(q->aq));
-		counts(q);
+		counts_w(w, q);
 		return;
 	case OP_DELETE: {
 		bool if_unused = op->b & 1, if_empty = op->b & 2;

@@ -47,6 +47,7 @@ struct tq_amqp_queue {
 	uint32_t ncons, cons_cap;
 	uint64_t next_cons_id;
 	uint64_t last_used_ms;
+	uint64_t seen_expired, seen_dropped; /* tq_aqueue_stats already counted */
 	bool had_consumer;
 	struct rcu_head rcu;
 };
