@@ -22,6 +22,7 @@ struct tq_amqp_global tq_amqp;
 
 void tq_amqp_timer_fired(void *ctx, uint64_t user, uint32_t handle);
 void tq_amqp_conns_unstall(struct tq_worker *w);
+void tq_amqp_memory_alarm(struct tq_worker *w);
 
 void
 tq_amqp_conf_defaults(struct tq_amqp_conf *c)
@@ -137,6 +138,7 @@ amqp_tick(struct tq_worker *w)
 			 w, 4096);
 	tq_amqp_queues_tick(w);
 	tq_amqp_conns_unstall(w);
+	tq_amqp_memory_alarm(w);
 	if (wk->xs_want) { /* off the fast path: room for what routing now reaches */
 		struct tq_exchange_stats st;
 

@@ -259,6 +259,16 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 	case AC_START_OK:
 		if (id != TQ_AMQP_CONNECTION_START_OK)
 			break;
+		{ /* does the client take connection.blocked? (its capabilities table) */
+			struct tq_amqp_value caps, v;
+
+			if (tq_amqp_table_get(m->args.connection_start_ok.client_properties,
+					      "capabilities", &caps) == 1 &&
+			    caps.tag == TQ_AMQP_V_TABLE &&
+			    tq_amqp_table_get(caps.v.table, "connection.blocked", &v) == 1 &&
+			    v.tag == TQ_AMQP_V_BOOL && v.v.b)
+				c->can_block = true;
+		}
 		if (!credentials_ok(&m->args.connection_start_ok)) {
 			/* authentication_failure_close: 403 with a reason, then close */
 			c->state = AC_TUNE_OK; /* so that conn_error sends the close */
@@ -691,6 +701,43 @@ tq_amqp_conns_unstall(struct tq_worker *w)
 		if (c && c->stalled) {
 			c->stalled = false;
 			tq_amqp_conn_resume(c);
+		}
+	}
+}
+
+/*
+ * Memory alarm (RabbitMQ's connection.blocked): when the pools that hold queued payloads run
+ * low, every connection that said it understands it is told, and told again when memory is
+ * back (low: under 10 % free; back: over 30 %). Reading already stops for a body that finds
+ * no memory (stalled); this lets well-behaved publishers stop before that.
+ */
+void tq_amqp_memory_alarm(struct tq_worker *w);
+void
+tq_amqp_memory_alarm(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	struct rte_mempool *mp = tq_msgdata_pool ? tq_msgdata_pool : w->pool;
+	unsigned int avail = rte_mempool_avail_count(mp);
+	bool low = avail < mp->size / 10, high = avail > mp->size * 3 / 10;
+
+	if ((wk->blocked && !high) || (!wk->blocked && !low))
+		return;
+	wk->blocked = !wk->blocked;
+	if (wk->blocked)
+		tq_worker_count(w, TQ_CTR_amqp_memory_alarms);
+	for (uint32_t s = 0; s < wk->nslots; s++) {
+		struct tq_amqp_conn *c = wk->conns[s];
+
+		if (!c || !c->can_block || c->state != AC_RUNNING)
+			continue;
+		if (wk->blocked) {
+			struct tq_amqp_connection_blocked b = {
+				.reason = {.p = (const uint8_t *)"low on memory", .len = 13},
+			};
+
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_BLOCKED, &b);
+		} else {
+			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_UNBLOCKED, NULL);
 		}
 	}
 }

@@ -147,6 +147,7 @@ struct tq_amqp_conn {
 	uint32_t hb_timer;
 	uint32_t waiting;              /* replies awaited from queue homes: reading paused */
 	bool stalled;                  /* no memory for a body: reading paused until the tick */
+	bool can_block;                /* its capabilities include connection.blocked */
 	struct tq_amqp_chan **chans;   /* [channel_max + 1], NULL = closed */
 	uint64_t *excl;                /* exclusive queues it declared (qid), deleted with it */
 	uint32_t nexcl, excl_cap;
@@ -194,6 +195,7 @@ struct tq_amqp_worker {
 	uint16_t *gens;
 	uint32_t nslots, free_hint;
 	uint64_t connected;
+	bool blocked;                   /* connection.blocked sent (memory alarm) */
 	struct tq_exchange_scratch *xs; /* routing scratch (tq_exchange_route) */
 	void *xr[TQ_AMQP_ROUTE_DEPTH];  /* routing results per nesting depth (tq_amqp_queue.c) */
 	uint32_t xr_depth;
