@@ -137,8 +137,8 @@ amqp_tick(struct tq_worker *w)
 	tq_timer_advance(&wk->wheel, (tq_msg_now_ms() - wk->wheel_t0_ms) / 100, tq_amqp_timer_fired,
 			 w, 4096);
 	tq_amqp_queues_tick(w);
+	tq_amqp_memory_alarm(w); /* before the stalled read on: they may fill memory again */
 	tq_amqp_conns_unstall(w);
-	tq_amqp_memory_alarm(w);
 	if (wk->xs_want) { /* off the fast path: room for what routing now reaches */
 		struct tq_exchange_stats st;
 

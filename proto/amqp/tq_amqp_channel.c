@@ -14,6 +14,7 @@
 #include "tq_amqp_queue.h"
 
 int tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m);
+void tq_amqp_memory_alarm(struct tq_worker *w);
 static void consume_done(struct tq_amqp_conn *c, struct tq_amqp_chan *ch,
 			 const struct tq_amqp_op *op);
 static void set_paused(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, bool paused);
@@ -638,8 +639,12 @@ tq_amqp_chan_body(struct tq_amqp_conn *c, uint16_t channel, uint32_t off, uint32
 		bool copied;
 
 		piece = tq_msg_payload(c->w->pool, c->rx, off, len, &copied);
-		if (copied)
+		if (copied) {
 			tq_worker_count(c->w, TQ_CTR_amqp_payload_copied);
+			if (!c->w->amqp->blocked &&
+			    rte_mempool_avail_count(tq_msgdata_pool) < tq_msgdata_pool->size / 4)
+				tq_amqp_memory_alarm(c->w); /* now, not at the tick */
+		}
 		if (!piece) { /* no memory now: this frame is read again at the next tick */
 			tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
 			return 1;

@@ -708,7 +708,8 @@ tq_amqp_conns_unstall(struct tq_worker *w)
 /*
  * Memory alarm (RabbitMQ's connection.blocked): when the pools that hold queued payloads run
  * low, every connection that said it understands it is told, and told again when memory is
- * back (low: under 10 % free; back: over 30 %). Reading already stops for a body that finds
+ * back (low: under a quarter free; back: over half). Checked every tick, and at once when a
+body had to be copied (so the clients hear it before reading stops). Reading already stops for a body that finds
  * no memory (stalled); this lets well-behaved publishers stop before that.
  */
 void tq_amqp_memory_alarm(struct tq_worker *w);
@@ -718,7 +719,7 @@ tq_amqp_memory_alarm(struct tq_worker *w)
 	struct tq_amqp_worker *wk = w->amqp;
 	struct rte_mempool *mp = tq_msgdata_pool ? tq_msgdata_pool : w->pool;
 	unsigned int avail = rte_mempool_avail_count(mp);
-	bool low = avail < mp->size / 10, high = avail > mp->size * 3 / 10;
+	bool low = avail < mp->size / 4, high = avail > mp->size / 2;
 
 	if ((wk->blocked && !high) || (!wk->blocked && !low))
 		return;

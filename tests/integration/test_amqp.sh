@@ -129,7 +129,7 @@ it_stop
 
 # Second run, small pools: queued payloads fill memory, the clients that take it hear
 # connection.blocked, and connection.unblocked once the queue is purged.
-it_start --set amqp.port=$AMQP_PORT --set dataplane.mbufs_per_worker=2048 \
+it_start --set amqp.port=$AMQP_PORT --set dataplane.mbufs_per_worker=4096 \
 	--set dataplane.msg_mbufs=1024 --set tcp.msl_ms=500
 expect_ok "memory alarm" "$(in_ns /usr/bin/python3 "$SCENARIOS" "$ROUTER" "$AMQP_PORT" memory_alarm |
 	grep -E '^(ok|FAIL)' | head -1)"
