@@ -452,6 +452,8 @@ tq_mqtt_sess_enqueue(struct tq_worker *w, struct tq_mqtt_sess *s, struct tq_msg 
 	}
 	if (rte_mempool_get(tq_mqtt.qent_pool, (void **)&e) < 0) {
 		tq_worker_count(w, TQ_CTR_mqtt_no_memory);
+		if (qos && s->conn) /* its publishers wait until it drains */
+			__atomic_store_n(&tq_mqtt.slots[s->slot].full, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	memset(e, 0, sizeof(*e));
