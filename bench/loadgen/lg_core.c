@@ -63,8 +63,8 @@ get32(const uint8_t *p)
 
 /* ---- buffers ---- */
 
-static void
-mark_dirty(struct lg_conn *c)
+void
+lg_mark_dirty(struct lg_conn *c)
 {
 	if (!c->dirty) {
 		c->dirty = true;
@@ -73,8 +73,8 @@ mark_dirty(struct lg_conn *c)
 }
 
 /* Room for @n more bytes at the end of @c's tx buffer, or NULL (the caller waits). */
-static uint8_t *
-tx_reserve(struct lg_conn *c, uint32_t n)
+uint8_t *
+lg_tx_reserve(struct lg_conn *c, uint32_t n)
 {
 	if (c->tx_off == c->tx_len)
 		c->tx_off = c->tx_len = 0;
@@ -102,18 +102,18 @@ queue_pkt(struct lg_conn *c, const struct tq_mqtt_pkt *pkt)
 	ssize_t n = tq_mqtt_encode_len(c->lg->o.level, pkt);
 	uint8_t *p;
 
-	if (n < 0 || !(p = tx_reserve(c, (uint32_t)n)))
+	if (n < 0 || !(p = lg_tx_reserve(c, (uint32_t)n)))
 		return -ENOSPC;
 	n = tq_mqtt_encode(p, (size_t)n, c->lg->o.level, pkt);
 	if (n < 0)
 		return (int)n;
 	c->tx_len += (uint32_t)n;
-	mark_dirty(c);
+	lg_mark_dirty(c);
 	return 0;
 }
 
-static void
-conn_fail(struct lg_conn *c, uint64_t *counter, const char *why)
+void
+lg_conn_fail(struct lg_conn *c, uint64_t *counter, const char *why)
 {
 	struct lg *lg = c->lg;
 
@@ -135,6 +135,11 @@ lg_conn_opened(struct lg_conn *c)
 	int n = snprintf(id, sizeof(id), "%s-%c%u", lg->o.topic_prefix,
 			 c->role == LG_PUB ? 'p' : 's', c->idx);
 
+	if (lg->o.proto == LG_AMQP) {
+		lg->nb_connecting--;
+		lga_opened(c);
+		return;
+	}
 	lg->nb_connecting--;
 	pkt.connect.level = lg->o.level;
 	pkt.connect.clean_start = true;
@@ -142,7 +147,7 @@ lg_conn_opened(struct lg_conn *c)
 	pkt.connect.client_id = (struct tq_mqtt_str){(const uint8_t *)id, (uint16_t)n};
 	c->state = LG_CS_CONNACK;
 	if (queue_pkt(c, &pkt))
-		conn_fail(c, &lg->proto_errors, "CONNECT does not fit");
+		lg_conn_fail(c, &lg->proto_errors, "CONNECT does not fit");
 }
 
 static void
@@ -151,11 +156,11 @@ on_connack(struct lg_conn *c, const struct tq_mqtt_connack *ca, uint64_t now)
 	struct lg *lg = c->lg;
 
 	if (c->state != LG_CS_CONNACK) {
-		conn_fail(c, &lg->proto_errors, "unexpected CONNACK");
+		lg_conn_fail(c, &lg->proto_errors, "unexpected CONNACK");
 		return;
 	}
 	if (ca->reason != 0) {
-		conn_fail(c, &lg->refused, "CONNECT refused");
+		lg_conn_fail(c, &lg->refused, "CONNECT refused");
 		return;
 	}
 	if (lg->o.level == TQ_MQTT_LEVEL_5 &&
@@ -174,11 +179,17 @@ on_connack(struct lg_conn *c, const struct tq_mqtt_connack *ca, uint64_t now)
 		pkt.subscribe.subs = &sub;
 		c->state = LG_CS_SUBACK;
 		if (queue_pkt(c, &pkt))
-			conn_fail(c, &lg->proto_errors, "SUBSCRIBE does not fit");
+			lg_conn_fail(c, &lg->proto_errors, "SUBSCRIBE does not fit");
 	} else {
-		c->state = LG_CS_READY;
-		lg->nb_ready++;
+		lg_conn_ready(c);
 	}
+}
+
+void
+lg_conn_ready(struct lg_conn *c)
+{
+	c->state = LG_CS_READY;
+	c->lg->nb_ready++;
 }
 
 static void
@@ -187,53 +198,63 @@ on_suback(struct lg_conn *c, const struct tq_mqtt_suback *sa)
 	struct lg *lg = c->lg;
 
 	if (c->state != LG_CS_SUBACK || sa->packet_id != 1 || sa->count != 1) {
-		conn_fail(c, &lg->proto_errors, "unexpected SUBACK");
+		lg_conn_fail(c, &lg->proto_errors, "unexpected SUBACK");
 		return;
 	}
 	if (sa->codes[0] != lg->o.qos) {
-		conn_fail(c, &lg->refused, "subscription refused or downgraded");
+		lg_conn_fail(c, &lg->refused, "subscription refused or downgraded");
 		return;
 	}
-	c->state = LG_CS_READY;
-	lg->nb_ready++;
+	lg_conn_ready(c);
 }
 
 static void
 on_publish(struct lg_conn *c, const struct tq_mqtt_publish *p, uint64_t now)
 {
 	struct lg *lg = c->lg;
-	uint64_t sched, seq;
-	uint32_t from;
 
 	if (c->role != LG_SUB || c->state < LG_CS_READY) {
-		conn_fail(c, &lg->proto_errors, "unexpected PUBLISH");
+		lg_conn_fail(c, &lg->proto_errors, "unexpected PUBLISH");
 		return;
 	}
 	if (p->qos != lg->o.qos || p->payload_len != lg->o.size) {
 		lg->bad_payload++;
 		return;
 	}
-	sched = get64(p->payload);
-	from = get32(p->payload + 8);
-	seq = get64(p->payload + 12);
-	if (from >= lg->o.pubs) {
+	if (get32(p->payload + 8) >= lg->o.pubs) {
 		lg->bad_payload++;
 		return;
 	}
 	if (p->qos == 1) {
 		struct tq_mqtt_ack ack = {.packet_id = p->packet_id};
-		uint8_t *b = tx_reserve(c, 8);
+		uint8_t *b = lg_tx_reserve(c, 8);
 		ssize_t n;
 
 		if (!b || (n = tq_mqtt_encode_ack(b, 8, lg->o.level, TQ_MQTT_PUBACK, &ack)) < 0) {
-			conn_fail(c, &lg->proto_errors, "PUBACK does not fit");
+			lg_conn_fail(c, &lg->proto_errors, "PUBACK does not fit");
 			return;
 		}
 		c->tx_len += (uint32_t)n;
-		mark_dirty(c);
+		lg_mark_dirty(c);
+	}
+	lg_count_rx(c, p->payload, now);
+}
+
+void
+lg_count_rx(struct lg_conn *c, const uint8_t *payload, uint64_t now)
+{
+	struct lg *lg = c->lg;
+	uint64_t sched = get64(payload), seq = get64(payload + 12);
+	uint32_t from = get32(payload + 8);
+
+	if (from >= lg->o.pubs) {
+		lg->bad_payload++;
+		return;
 	}
 	lg->received++;
-	if (seq == c->expect[from]) {
+	if (!lg->seq_check) {
+		/* competing consumers: each sees a part of every publisher's sequence */
+	} else if (seq == c->expect[from]) {
 		c->expect[from] = seq + 1;
 	} else if (seq < c->expect[from]) {
 		lg->dups++; /* again (DUP) or out of order: the gap counted it already */
@@ -284,10 +305,10 @@ handle_pkt(struct lg_conn *c, const struct tq_mqtt_pkt *pkt, uint64_t now)
 	case TQ_MQTT_PINGRESP:
 		break;
 	case TQ_MQTT_DISCONNECT:
-		conn_fail(c, &c->lg->conn_errors, "DISCONNECT from the broker");
+		lg_conn_fail(c, &c->lg->conn_errors, "DISCONNECT from the broker");
 		break;
 	default:
-		conn_fail(c, &c->lg->proto_errors, "unexpected packet type");
+		lg_conn_fail(c, &c->lg->proto_errors, "unexpected packet type");
 		break;
 	}
 }
@@ -307,7 +328,7 @@ decode_all(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now)
 		if (r < 0) {
 			if (!c->lg->o.quiet)
 				fprintf(stderr, "tq_loadgen: undecodable packet: %s\n", tq_mqtt_err_name(r));
-			conn_fail(c, &c->lg->proto_errors, "undecodable packet");
+			lg_conn_fail(c, &c->lg->proto_errors, "undecodable packet");
 			return -1;
 		}
 		handle_pkt(c, &pkt, now);
@@ -319,6 +340,10 @@ decode_all(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now)
 void
 lg_conn_input(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now)
 {
+	if (c->lg->o.proto == LG_AMQP) {
+		lga_input(c, p, n, now);
+		return;
+	}
 	/* A packet split across reads: complete it in the rx buffer, then decode in place. */
 	while (c->rx_len > 0 && n > 0 && !c->abort_req) {
 		struct tq_mqtt_fixed f;
@@ -326,12 +351,12 @@ lg_conn_input(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now)
 		size_t want, take;
 
 		if (r < 0) {
-			conn_fail(c, &c->lg->proto_errors, "bad fixed header");
+			lg_conn_fail(c, &c->lg->proto_errors, "bad fixed header");
 			return;
 		}
 		want = f.hdr_len ? f.hdr_len + f.remaining_len - c->rx_len : 1;
 		if (c->rx_len + want > c->rx_cap) {
-			conn_fail(c, &c->lg->proto_errors, "packet larger than the rx buffer");
+			lg_conn_fail(c, &c->lg->proto_errors, "packet larger than the rx buffer");
 			return;
 		}
 		take = want < n ? want : n;
@@ -352,7 +377,7 @@ lg_conn_input(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now)
 			return;
 		if ((size_t)used < n) {
 			if (n - (size_t)used > c->rx_cap) {
-				conn_fail(c, &c->lg->proto_errors, "packet larger than the rx buffer");
+				lg_conn_fail(c, &c->lg->proto_errors, "packet larger than the rx buffer");
 				return;
 			}
 			memcpy(c->rx, p + used, n - (size_t)used);
@@ -370,6 +395,9 @@ lg_conn_closed(struct lg_conn *c, int err)
 		lg->nb_connecting--;
 	if (c->state >= LG_CS_READY && c->state != LG_CS_CLOSED && c->state != LG_CS_CLOSING)
 		lg->nb_ready--;
+	/* RabbitMQ resets the connection right after connection.close-ok: a clean end */
+	if (c->close_ok_seen && c->state == LG_CS_CLOSING && err == -ECONNRESET)
+		err = 0;
 	if (err || c->state != LG_CS_CLOSING) {
 		lg->conn_errors++;
 		if (!lg->o.quiet && lg->conn_errors <= 3)
@@ -397,6 +425,8 @@ pub_emit(struct lg *lg, struct lg_conn *c, uint64_t stamp)
 	uint8_t *b;
 	ssize_t h;
 
+	if (lg->o.proto == LG_AMQP)
+		return lga_pub_emit(lg, c, stamp);
 	if (lg->o.qos) {
 		uint16_t pid = c->next_pid;
 
@@ -404,12 +434,12 @@ pub_emit(struct lg *lg, struct lg_conn *c, uint64_t stamp)
 			return false;
 		pub.packet_id = pid;
 	}
-	b = tx_reserve(c, need);
+	b = lg_tx_reserve(c, need);
 	if (!b)
 		return false;
 	h = tq_mqtt_encode_publish_header(b, need, lg->o.level, &pub, lg->o.size);
 	if (h < 0) {
-		conn_fail(c, &lg->proto_errors, "PUBLISH header does not encode");
+		lg_conn_fail(c, &lg->proto_errors, "PUBLISH header does not encode");
 		return false;
 	}
 	memset(b + h + LG_HDR, 'x', lg->o.size - LG_HDR);
@@ -417,7 +447,7 @@ pub_emit(struct lg *lg, struct lg_conn *c, uint64_t stamp)
 	put32(b + h + 8, c->idx);
 	put64(b + h + 12, c->seq++);
 	c->tx_len += (uint32_t)h + lg->o.size;
-	mark_dirty(c);
+	lg_mark_dirty(c);
 	if (lg->o.qos) {
 		c->pid_out[pub.packet_id >> 6] |= UINT64_C(1) << (pub.packet_id & 63);
 		c->inflight++;
@@ -492,7 +522,7 @@ begin_close(struct lg *lg)
 		if (c->state >= LG_CS_READY)
 			lg->nb_ready--;
 		c->state = LG_CS_CLOSING;
-		if (queue_pkt(c, &pkt))
+		if (lg->o.proto == LG_AMQP ? !lga_close(c) : queue_pkt(c, &pkt) != 0)
 			c->abort_req = true;
 	}
 	lg->phase = LG_PH_CLOSE;
@@ -510,7 +540,8 @@ lg_step(struct lg *lg, uint64_t now)
 		if (c->abort_req && c->state != LG_CS_CLOSED) {
 			c->abort_req = false;
 			lg->tp->abort(c);
-		} else if (c->state == LG_CS_CLOSING && lg_tx_pending(c) == 0 && !c->close_issued) {
+		} else if (c->state == LG_CS_CLOSING && lg_tx_pending(c) == 0 && !c->close_issued &&
+			   !c->await_close_ok) {
 			c->close_issued = true;
 			lg->tp->close(c);
 		} else if (c->next_ping && now >= c->next_ping && c->state == LG_CS_READY) {
@@ -518,6 +549,9 @@ lg_step(struct lg *lg, uint64_t now)
 
 			queue_pkt(c, &ping);
 			c->next_ping += lg->hz * 30;
+		} else if (lg->o.proto == LG_AMQP && c->unacked && lg->phase >= LG_PH_DRAIN &&
+			   c->state == LG_CS_READY) {
+			lga_step(c);
 		}
 	}
 	switch (lg->phase) {
@@ -565,9 +599,11 @@ lg_step(struct lg *lg, uint64_t now)
 		}
 		break;
 	case LG_PH_DRAIN: {
-		bool all_in = lg->received >= lg->expected_rx && (lg->o.qos == 0 || lg->acked == lg->sent);
-		/* QoS 0 may lose messages: stop waiting 0.5 s after the last one */
-		bool quiet = lg->o.qos == 0 && now - lg->t_last_rx > lg->hz / 2;
+		bool amqp = lg->o.proto == LG_AMQP;
+		bool acks = amqp ? lg->o.workload == LGA_CONFIRMS : lg->o.qos == 1;
+		bool all_in = lg->received >= lg->expected_rx && (!acks || lg->acked == lg->sent);
+		/* QoS 0 may lose messages: stop waiting 0.5 s after the last one (AMQP does not) */
+		bool quiet = !amqp && lg->o.qos == 0 && now - lg->t_last_rx > lg->hz / 2;
 
 		if (all_in || quiet || now > lg->t_deadline || lg->nb_closed > 0)
 			begin_close(lg);
@@ -594,13 +630,20 @@ int
 lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 {
 	const struct lg_opts *o = &lg->o;
-	bool pairs = o->pubs == o->subs && o->pubs > 1;
+	bool amqp = o->proto == LG_AMQP;
+	bool pairs = o->pubs == o->subs && o->pubs > 1 && !(amqp && o->workload == LGA_FANOUT);
 
 	lg->tp = tp;
 	lg->tp_ctx = tp_ctx;
 	lg->hz = hz;
 	lg->nconns = o->subs + o->pubs;
 	lg->fanout = pairs ? 1 : o->subs;
+	lg->seq_check = true;
+	if (amqp && o->workload != LGA_FANOUT && !pairs) {
+		/* one queue: its consumers compete, each message reaches one of them */
+		lg->fanout = 1;
+		lg->seq_check = o->subs == 1;
+	}
 	lg->interval = o->rate > 0 ? (uint64_t)((double)hz * o->pubs / o->rate) : 0;
 	if (o->rate > 0 && lg->interval == 0)
 		lg->interval = 1;
@@ -617,8 +660,15 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 		c->role = sub ? LG_SUB : LG_PUB;
 		c->idx = sub ? i : i - o->subs;
 		c->fd = -1;
-		c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "%s/%u", o->topic_prefix,
-						  pairs ? c->idx : 0);
+		if (!amqp)
+			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "%s/%u",
+							  o->topic_prefix, pairs ? c->idx : 0);
+		else if (o->workload == LGA_FANOUT) /* each consumer's own queue; the exchange */
+			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), sub ? "%s.q%u" : "%s.fan",
+							  o->topic_prefix, c->idx);
+		else /* the queue, reached through the default exchange */
+			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "%s.%u",
+							  o->topic_prefix, pairs ? c->idx : 0);
 		c->rx_cap = LG_RX_CAP;
 		c->tx_cap = sub ? LG_SUB_TX_CAP : LG_PUB_TX_CAP;
 		c->rx = malloc(c->rx_cap);
@@ -629,12 +679,14 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 			c->expect = calloc(o->pubs, sizeof(*c->expect));
 			if (!c->expect)
 				return -ENOMEM;
-		} else if (o->qos) {
+		} else if (o->qos || (amqp && o->workload == LGA_CONFIRMS)) {
 			c->pid_out = calloc(65536 / 64, sizeof(uint64_t));
 			if (!c->pid_out)
 				return -ENOMEM;
 			c->next_pid = 1;
 		}
+		if (amqp && lga_conn_init(c))
+			return -ENOMEM;
 	}
 	lg->phase = LG_PH_CONNECT;
 	lg->t_deadline = __rdtsc() + LG_CONNECT_TIMEOUT_S * hz;
@@ -650,6 +702,7 @@ lg_free(struct lg *lg)
 		free(lg->conns[i].tx);
 		free(lg->conns[i].expect);
 		free(lg->conns[i].pid_out);
+		free(lg->conns[i].tmpl);
 	}
 	free(lg->conns);
 	free(lg->dirty);
@@ -668,7 +721,7 @@ us(const struct lg *lg, uint64_t cyc)
 static const char lg_csv_header[] =
 	"transport,qos,pubs,subs,size,rate_offered,secs,sent,acked,received,expected,"
 	"sent_per_s,recv_per_s,p50_us,p99_us,p999_us,max_us,mean_us,lat_n,late,owed,lost,dups,"
-	"conn_errors,proto_errors,refused,bad,busy_pct,ok";
+	"conn_errors,proto_errors,refused,bad,busy_pct,ok,workload";
 
 int
 lg_report(struct lg *lg)
@@ -684,7 +737,10 @@ lg_report(struct lg *lg)
 	uint64_t lost = lg->expected_rx > lg->received ? lg->expected_rx - lg->received : 0;
 	bool ok = errors == 0 && lg->sent > 0 && lg->t_end != UINT64_MAX;
 
-	if (o->qos == 1)
+	if (o->proto == LG_AMQP) /* lossless: every message arrives; confirms: all confirmed */
+		ok = ok && lg->received == lg->expected_rx && lg->dups == 0 && lg->gaps == 0 &&
+		     (o->workload != LGA_CONFIRMS || lg->acked == lg->sent);
+	else if (o->qos == 1)
 		ok = ok && lg->acked == lg->sent && lg->received == lg->expected_rx &&
 		     lg->dups == 0 && lg->gaps == 0;
 	else
@@ -694,9 +750,15 @@ lg_report(struct lg *lg)
 
 		if (o->rate > 0)
 			snprintf(offered, sizeof(offered), "%.0f", o->rate);
-		printf("tq_loadgen: %s transport, QoS %u, %u publisher(s) -> %u subscriber(s), "
-		       "%u-byte payloads, offered %s msgs/s, %.2f s measured\n",
-		       o->transport, o->qos, o->pubs, o->subs, o->size, offered, secs);
+		if (o->proto == LG_AMQP)
+			printf("tq_loadgen: %s transport, AMQP %s, %u publisher(s) -> %u consumer(s), "
+			       "%u-byte payloads, offered %s msgs/s, %.2f s measured\n",
+			       o->transport, lga_workload_name(o->workload), o->pubs, o->subs, o->size,
+			       offered, secs);
+		else
+			printf("tq_loadgen: %s transport, QoS %u, %u publisher(s) -> %u subscriber(s), "
+			       "%u-byte payloads, offered %s msgs/s, %.2f s measured\n",
+			       o->transport, o->qos, o->pubs, o->subs, o->size, offered, secs);
 		printf("  window: sent %.0f msgs/s, received %.0f msgs/s (fan-out %u)\n", sent_rate,
 		       recv_rate, lg->fanout);
 		printf("  latency (us, from the scheduled send): p50 %.1f p99 %.1f p99.9 %.1f max %.1f "
@@ -720,14 +782,15 @@ lg_report(struct lg *lg)
 	if (o->csv)
 		printf("%s,%u,%u,%u,%u,%.0f,%.3f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
 		       ",%.0f,%.0f,%.2f,%.2f,%.2f,%.2f,%.2f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-		       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.1f,%d\n",
+		       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.1f,%d,%s\n",
 		       o->transport, o->qos, o->pubs, o->subs, o->size, o->rate, secs, lg->sent,
 		       lg->acked, lg->received, lg->expected_rx, sent_rate, recv_rate,
 		       us(lg, hist_pct(&lg->lat, 50)), us(lg, hist_pct(&lg->lat, 99)),
 		       us(lg, hist_pct(&lg->lat, 99.9)), us(lg, lg->lat.max),
 		       lg->lat.n ? us(lg, lg->lat.sum / lg->lat.n) : 0.0, lg->lat.n, lg->late, lg->owed, lost,
 		       lg->dups, lg->conn_errors, lg->proto_errors, lg->refused,
-		       lg->bad_payload + lg->bad_acks, busy, ok);
+		       lg->bad_payload + lg->bad_acks, busy, ok,
+		       o->proto == LG_AMQP ? lga_workload_name(o->workload) : "mqtt");
 	fflush(stdout);
 	return ok ? 0 : 1;
 }
@@ -744,7 +807,13 @@ lg_usage(void)
 		"       [--size BYTES (64, >= %d)] [--rate MSGS_PER_S (0 = max)] [--duration S (5)]\n"
 		"       [--warmup S (1)] [--drain S (10)] [--window N (QoS 1 in flight per\n"
 		"       publisher, 1000)] [--max-connecting N (64)] [--topic PREFIX] [--csv]\n"
-		"       [--csv-header] [--quiet]\n",
+		"       [--csv-header] [--quiet]\n"
+		"       [--proto mqtt|amqp] AMQP 0-9-1 (guest/guest, vhost /, port 5672):\n"
+		"       [--workload autoack|ack|confirms|fanout] [--prefetch N (ack: 100)]\n"
+		"       [--ack-every N (ack: 1; > 1: basic.ack multiple every N)]\n"
+		"       autoack/ack/confirms: publishers -> a queue (default exchange) -> consumers\n"
+		"       (pairs when pubs = subs > 1); fanout: a fanout exchange -> one queue per\n"
+		"       consumer; confirms: confirm.select, --window unconfirmed per publisher\n",
 		LG_HDR);
 }
 
@@ -771,6 +840,10 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		{"csv", no_argument, NULL, 'c'},
 		{"csv-header", no_argument, NULL, 'H'},
 		{"quiet", no_argument, NULL, 'Q'},
+		{"proto", required_argument, NULL, 'A'},
+		{"workload", required_argument, NULL, 'L'},
+		{"prefetch", required_argument, NULL, 'F'},
+		{"ack-every", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	struct in_addr a;
@@ -780,7 +853,8 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 	*o = (struct lg_opts){
 		.transport = "dpdk", .port = 1883, .level = TQ_MQTT_LEVEL_311, .pubs = 1,
 		.subs = 1, .size = 64, .duration = 5, .warmup = 1, .drain = 10, .window = 1000,
-		.max_connecting = 64, .topic_prefix = prefix,
+		.max_connecting = 64, .topic_prefix = prefix, .proto = LG_MQTT,
+		.workload = LGA_AUTOACK, .prefetch = 100, .ack_every = 1,
 	};
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -791,7 +865,7 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 				return -EINVAL;
 			o->dst = a.s_addr;
 			break;
-		case 'p': o->port = (uint16_t)atoi(optarg); break;
+		case 'p': o->port = (uint16_t)atoi(optarg); o->port_set = true; break;
 		case 'q': o->qos = (uint8_t)atoi(optarg); break;
 		case 'v': o->level = (uint8_t)atoi(optarg); break;
 		case 'P': o->pubs = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -807,9 +881,34 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		case 'c': o->csv = true; break;
 		case 'H': o->csv_header = true; break;
 		case 'Q': o->quiet = true; break;
+		case 'A':
+			if (!strcmp(optarg, "mqtt"))
+				o->proto = LG_MQTT;
+			else if (!strcmp(optarg, "amqp"))
+				o->proto = LG_AMQP;
+			else
+				return -EINVAL;
+			break;
+		case 'L': {
+			uint8_t wl;
+
+			for (wl = 0; wl <= LGA_FANOUT && strcmp(optarg, lga_workload_name(wl)); wl++)
+				;
+			if (wl > LGA_FANOUT)
+				return -EINVAL;
+			o->workload = wl;
+			break;
+		}
+		case 'F': o->prefetch = (uint16_t)strtoul(optarg, NULL, 0); break;
+		case 'K': o->ack_every = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default: return -EINVAL;
 		}
 	}
+	if (o->proto == LG_AMQP && !o->port_set)
+		o->port = 5672;
+	if (o->proto == LG_AMQP && o->workload == LGA_ACK &&
+	    (o->ack_every == 0 || (o->prefetch && o->ack_every > o->prefetch)))
+		return -EINVAL;
 	if (optind < argc || !o->dst || o->port == 0 || o->qos > 1 ||
 	    (o->level != TQ_MQTT_LEVEL_311 && o->level != TQ_MQTT_LEVEL_5) || o->pubs == 0 ||
 	    o->subs == 0 || o->pubs + o->subs > 200000 || o->size < LG_HDR || o->size > 60000 ||

@@ -1,5 +1,5 @@
 /*
- * tq_loadgen: MQTT load generator (see tq_loadgen.h). Picks the transport:
+ * tq_loadgen: MQTT and AMQP load generator (see tq_loadgen.h; --proto amqp). Picks the transport:
  *   tq_loadgen --transport kernel [load options]           Linux sockets, no EAL
  *   tq_loadgen [EAL] -- [tachyond options] -- [load]        tachyon's TCP over DPDK
  * Exit status: 0 when the counts add up, 1 when they do not, 2 on a usage or setup error.

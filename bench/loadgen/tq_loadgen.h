@@ -1,8 +1,11 @@
 /*
- * tq_loadgen: an MQTT load generator with two transports that share this workload core.
+ * tq_loadgen: an MQTT and AMQP 0-9-1 load generator with two transports that share this
+ * workload core.
  *
  *   lg_core.c    the clients: MQTT over byte buffers (proto/mqtt's codec), the open-loop
  *                publish schedule, counting, the latency histogram, the report
+ *   lg_amqp.c    --proto amqp: the AMQP 0-9-1 client (proto/amqp's codec) and its workloads
+ *                (autoack, ack, confirms, fanout) on the same schedule and counts
  *   lg_kernel.c  --transport kernel: Linux sockets, one epoll loop, busy polling
  *   lg_dpdk.c    --transport dpdk: tachyon's worker, ports and TCP in client mode
  *
@@ -35,6 +38,11 @@ enum lg_cstate {
 	LG_CS_CLOSED,
 };
 
+enum lg_proto { LG_MQTT, LG_AMQP };
+
+/* AMQP workloads (--workload) */
+enum lg_amqp_wl { LGA_AUTOACK, LGA_ACK, LGA_CONFIRMS, LGA_FANOUT };
+
 enum lg_phase { LG_PH_CONNECT, LG_PH_RUN, LG_PH_DRAIN, LG_PH_CLOSE, LG_PH_DONE };
 
 struct lg_conn {
@@ -65,6 +73,20 @@ struct lg_conn {
 	/* subscriber */
 	uint64_t *expect;     /* next sequence number expected from each publisher */
 	uint64_t next_ping;   /* TSC of the next PINGREQ (0: none) */
+
+	/* AMQP (lg_amqp.c) */
+	uint8_t astep;        /* handshake step (enum in lg_amqp.c) */
+	uint8_t setup_left;   /* setup replies still due before READY */
+	bool await_close_ok;  /* connection.close sent: close TCP once close-ok is in */
+	bool close_ok_seen;   /* close-ok is in: a reset now is the broker's way to close */
+	uint8_t dlv;          /* consumer: 0, or a delivery's header (1) or body (2) is due */
+	uint64_t body_left;   /* consumer: body bytes of the current delivery still due */
+	uint64_t dlv_tag;     /* consumer: the current delivery's tag */
+	uint64_t last_tag;    /* consumer (ack): the last delivery tag received */
+	uint32_t unacked;     /* consumer (ack): deliveries not acknowledged yet */
+	uint64_t conf_base;   /* publisher (confirms): every tag <= this is confirmed */
+	uint8_t *tmpl;        /* publisher: basic.publish and content header frames */
+	uint32_t tmpl_len;
 };
 
 struct lg_opts {
@@ -81,6 +103,11 @@ struct lg_opts {
 	uint32_t max_connecting; /* TCP opens in flight at once */
 	const char *topic_prefix;
 	bool csv, csv_header, quiet;
+	uint8_t proto;         /* enum lg_proto */
+	uint8_t workload;      /* AMQP: enum lg_amqp_wl */
+	uint16_t prefetch;     /* AMQP ack: basic.qos prefetch-count */
+	uint32_t ack_every;    /* AMQP ack: one basic.ack (multiple) per N deliveries */
+	bool port_set;
 };
 
 /* The payload starts with: scheduled send TSC (8), publisher (4), sequence (8). */
@@ -95,6 +122,7 @@ struct lg {
 	uint32_t *dirty;       /* connection ids with bytes to send */
 	uint32_t ndirty;
 	uint32_t fanout;       /* subscribers that receive each PUBLISH */
+	bool seq_check;        /* per-publisher order is checked (not with competing consumers) */
 	enum lg_phase phase;
 	uint64_t hz;           /* TSC ticks per second */
 	uint64_t interval;     /* TSC between two PUBLISHes of one publisher (0: max rate) */
@@ -146,6 +174,26 @@ int lg_parse_opts(struct lg_opts *o, int argc, char **argv);
 void lg_usage(void);
 
 int lg_kernel_run(struct lg_opts *o);
+
+/* shared by lg_core.c and lg_amqp.c */
+uint8_t *lg_tx_reserve(struct lg_conn *c, uint32_t n);
+void lg_mark_dirty(struct lg_conn *c);
+void lg_conn_fail(struct lg_conn *c, uint64_t *counter, const char *why);
+/* A message arrived at consumer @c: the sequence checks, counts and the histogram. */
+void lg_count_rx(struct lg_conn *c, const uint8_t *payload, uint64_t now);
+/* the client became READY */
+void lg_conn_ready(struct lg_conn *c);
+const char *lga_workload_name(uint8_t wl);
+
+/* lg_amqp.c */
+int lga_conn_init(struct lg_conn *c);
+void lga_opened(struct lg_conn *c);
+void lga_input(struct lg_conn *c, const uint8_t *p, size_t n, uint64_t now);
+bool lga_pub_emit(struct lg *lg, struct lg_conn *c, uint64_t stamp);
+/* queue connection.close (acks still owed first); false when it does not fit */
+bool lga_close(struct lg_conn *c);
+/* per loop: acks owed by consumers once the run is over */
+void lga_step(struct lg_conn *c);
 int lg_dpdk_run(int argc, char **argv);
 
 static inline uint32_t

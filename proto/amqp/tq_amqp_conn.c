@@ -19,6 +19,21 @@
 
 #define CTL_BACKLOG_MAX (256 * 1024)
 
+/* Free a pending-output chain segment by segment (its head's nb_segs saturates). */
+static void
+ctl_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
+
 static void
 ctl_flush(struct tq_amqp_conn *c)
 {
@@ -33,7 +48,7 @@ ctl_flush(struct tq_amqp_conn *c)
 	} else if (rc == -ENOBUFS) {
 		tq_tcp_want_writable(c->tcp);
 	} else {
-		rte_pktmbuf_free(c->ctl);
+		ctl_free(c->ctl);
 		c->ctl = NULL;
 		c->ctl_len = 0;
 	}
@@ -50,22 +65,20 @@ tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m)
 		rte_pktmbuf_free(m);
 		return -EPIPE;
 	}
+	/*
+	 * Appended at the remembered tail (O(1): a backlog used to make every append walk the
+	 * chain). The chain is a plain list for TCP, which reads next and data_len only, so
+	 * nb_segs just saturates instead of limiting how much may wait.
+	 */
 	if (c->ctl) {
-		if (c->ctl->nb_segs + m->nb_segs > RTE_MBUF_MAX_NB_SEGS) {
-			ctl_flush(c); /* hand what we have to TCP first */
-			if (c->ctl) {
-				rte_pktmbuf_free(m);
-				return -ENOBUFS;
-			}
-			c->ctl = m;
-		} else {
-			rte_pktmbuf_lastseg(c->ctl)->next = m;
-			c->ctl->nb_segs = (uint16_t)(c->ctl->nb_segs + m->nb_segs);
-			c->ctl->pkt_len += len;
-		}
+		c->ctl_tail->next = m;
+		c->ctl->nb_segs = (uint16_t)RTE_MIN((uint32_t)c->ctl->nb_segs + m->nb_segs,
+						    (uint32_t)RTE_MBUF_MAX_NB_SEGS);
+		c->ctl->pkt_len += len;
 	} else {
 		c->ctl = m;
 	}
+	c->ctl_tail = rte_pktmbuf_lastseg(m);
 	c->ctl_len += len;
 	c->last_tx_ms = tq_msg_now_ms();
 	ctl_flush(c);
@@ -595,7 +608,7 @@ amqp_closed(struct tq_tcp_conn *t, int err)
 			wk->connected--;
 	tq_timer_stop(&wk->wheel, c->hb_timer);
 	rx_free(c);
-	rte_pktmbuf_free(c->ctl);
+	ctl_free(c->ctl);
 	wk->conns[c->slot] = NULL;
 	tq_tcp_set_user(t, NULL);
 	free(c);

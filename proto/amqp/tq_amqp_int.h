@@ -139,6 +139,7 @@ struct tq_amqp_conn {
 	uint32_t rx_len;
 	uint32_t unreleased;
 	struct rte_mbuf *ctl;          /* frames TCP has not taken yet (kept in order) */
+	struct rte_mbuf *ctl_tail;     /* its last segment */
 	uint32_t ctl_len;
 	uint32_t frame_max;
 	uint16_t channel_max;

@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# AMQP 0-9-1: tachyond next to RabbitMQ with identical traffic from bench/loadgen
+# (tq_loadgen --proto amqp).
+#
+#   bench/amqp_vs_rabbitmq.sh [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build]
+#                             [--build-dir DIR] [--only memif,tap,rabbitmq] [--cells LIST]
+#                             [--set SECTION.KEY=VALUE]...   (more tachyond settings)
+#
+# Systems under test, each pinned to CPU 1 (the load always on CPU 0):
+#   memif      tachyond (memif server, busy polling) <- tq_loadgen --transport dpdk (memif
+#              client: tachyon's own TCP in client mode)
+#   tap        tachyond on a TAP in a private network namespace <- tq_loadgen --transport
+#              kernel (Linux sockets, epoll) in the same namespace
+#   rabbitmq   Debian's rabbitmq-server, a private node (as tests/integration/amqp_vs_rabbitmq.sh
+#              starts one: its own epmd, free high ports on 127.0.0.1, a throw-away directory,
+#              no plugins) with one scheduler (RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1"),
+#              the whole node under taskset on CPU 1 <- tq_loadgen --transport kernel
+# tachyond runs with its defaults plus amqp.port=5672 and dataplane.mbufs_per_worker=131072
+# (as the MQTT comparison: small frames fill a consumer's TCP send queue with many mbufs).
+# --set adds or overrides settings.
+# Cells (64-byte payloads; guest/guest, vhost /):
+#   autoack_1to1    1 publisher -> queue (default exchange) -> 1 consumer, no-ack
+#   ack_1to1        the same, manual acks (basic.qos prefetch 100, one basic.ack per delivery)
+#   confirms_1to1   autoack_1to1 with publisher confirms (confirm.select; <= 1000 unconfirmed)
+#   fanout10        1 publisher -> fanout exchange -> 10 queues, one no-ack consumer each
+#   (also: ack_multi_1to1: prefetch 100, basic.ack multiple every 10; autoack_pairs4)
+# Each cell runs twice: "max" (as fast as the broker takes it: peak = messages received per
+# second) and "half" (open loop at 50 % of that peak, for latency from the scheduled send).
+#
+# Results: results.csv (one line per run), summary.md, and every run's log in the output
+# directory: --out DIR, else /tmp/tachyon-bench/amqp-<UTC date-time>/ (nothing lands in git).
+# Everything it starts is stopped by PID and the namespace is deleted on exit, also on
+# failure or Ctrl-C. Numbers are never asserted: bench/RESULTS.md records them.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib/common.sh"
+cd "$TQ_ROOT"
+
+DUR=10
+WARM=2
+BUILD=1
+BDIR=build-lg
+OUT=
+SUTS=memif,tap,rabbitmq
+CELLS=autoack_1to1,ack_1to1,confirms_1to1,fanout10
+TQ_SETS=(--set amqp.port=5672 --set dataplane.mbufs_per_worker=131072)
+usage() {
+	tq_die "usage: $0 [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build] [--build-dir DIR] [--only memif,tap,rabbitmq] [--cells LIST] [--set SECTION.KEY=VALUE]..."
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) DUR=3; WARM=1 ;;
+	-d) DUR=$2; shift ;;
+	-w) WARM=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	--no-build) BUILD=0 ;;
+	--build-dir) BDIR=$2; shift ;;
+	--only) SUTS=$2; shift ;;
+	--cells) CELLS=$2; shift ;;
+	--set) TQ_SETS+=(--set "$2"); shift ;;
+	*) usage ;;
+	esac
+	shift
+done
+
+tq_require_root
+tq_install_deps
+tq_hugepages 512
+
+if [ "$BUILD" = 1 ]; then
+	tq_log "build (release) in $BDIR"
+	tq_build "$BDIR" -Dbuildtype=release >/dev/null
+fi
+B=$TQ_ROOT/$BDIR
+TACHYOND=$B/control/tachyond
+TACHYONCTL=$B/control/tachyonctl
+LOADGEN=$B/bench/loadgen/tq_loadgen
+SBIN=/usr/lib/rabbitmq/bin # the real scripts (/usr/sbin's wrappers su to the rabbitmq user)
+if [[ ",$SUTS," == *",rabbitmq,"* ]] && [ ! -x "$SBIN/rabbitmq-server" ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+fi
+for f in "$TACHYOND" "$TACHYONCTL" "$LOADGEN"; do
+	[ -x "$f" ] || tq_die "missing $f"
+done
+
+SUT_CPU=1
+LOAD_CPU=0
+ID=$$
+[ -n "$OUT" ] || OUT=/tmp/tachyon-bench/amqp-$(date -u +%Y-%m-%dT%H%M%SZ)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+CSV=$OUT/results.csv
+SOCK=/run/tachyon/amqpb-$ID.sock # memif's abstract socket: nothing on disk
+NS=tq-amqpb-$ID
+pids=()
+SUT_PID=
+PER_RUN_UP=
+PER_RUN_DOWN=
+
+RDIR=
+rpid=
+epid=
+rabbit_stop() {
+	if [ -n "$rpid" ] && kill -0 "$rpid" 2>/dev/null; then
+		timeout 60 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+		for _ in $(seq 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+		# the wrapper shell turns TERM into a clean stop; its beam.smp child is in our group
+		kill -TERM "$rpid" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$rpid" 2>/dev/null || true
+		wait "$rpid" 2>/dev/null || true
+	fi
+	rpid=
+	if [ -n "$epid" ] && kill -0 "$epid" 2>/dev/null; then
+		kill -TERM "$epid" 2>/dev/null || true
+		wait "$epid" 2>/dev/null || true
+	fi
+	epid=
+	[ -z "$RDIR" ] || rm -rf "$RDIR"
+	RDIR=
+}
+
+cleanup() {
+	local p
+	rabbit_stop
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# stop PID: SIGTERM, wait, forget it
+stop() {
+	local p=$1 q=() x
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
+	pids=("${q[@]}")
+}
+
+# forget PID: it was waited for (never signal a reaped PID: it may be someone else's now)
+forget() {
+	local q=() x
+	for x in "${pids[@]}"; do [ "$x" = "$1" ] || q+=("$x"); done
+	pids=("${q[@]}")
+}
+
+# cpu_ticks PID: user + system clock ticks so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# cell NAME: "workload pubs subs ack_every"
+cell_def() {
+	case $1 in
+	autoack_1to1) echo "autoack 1 1 1" ;;
+	ack_1to1) echo "ack 1 1 1" ;;
+	ack_multi_1to1) echo "ack 1 1 10" ;;
+	confirms_1to1) echo "confirms 1 1 1" ;;
+	fanout10) echo "fanout 1 10 1" ;;
+	autoack_pairs4) echo "autoack 4 4 1" ;;
+	*) tq_die "unknown cell $1" ;;
+	esac
+}
+
+# loadgen SUT ARGS...: one tq_loadgen run against SUT, pinned to the load CPU. Every branch
+# execs, so that when it runs in the background $! is the load generator itself.
+loadgen() {
+	local sut=$1
+	shift
+	case $sut in
+	memif)
+		# shellcheck disable=SC2046
+		exec "$LOADGEN" --lcores "0@$LOAD_CPU,1@$LOAD_CPU" $(tq_eal_mem_args 256) --no-pci \
+			--file-prefix "tq-amqpb-cli-$ID" --vdev=net_memif0,role=client,socket="$SOCK" \
+			--log-level='*:warning' -- --ipv4 0=198.18.9.1/24 \
+			--set dataplane.mbufs_per_worker=32768 -- --dst 198.18.9.2 "$@"
+		;;
+	tap)
+		exec ip netns exec "$NS" taskset -c "$LOAD_CPU" "$LOADGEN" --transport kernel \
+			--dst 198.18.0.2 "$@"
+		;;
+	rabbitmq)
+		exec taskset -c "$LOAD_CPU" "$LOADGEN" --transport kernel --dst 127.0.0.1 \
+			--port "$AMQP_PORT" "$@"
+		;;
+	esac
+}
+
+# run SUT CELL KIND RATE: one run, its log in $OUT, one line appended to $CSV; PEAK gets the
+# messages received per second (0 when the run failed)
+run() {
+	local sut=$1 cell=$2 kind=$3 rate=$4 wl pubs subs every log rc=0 t0 t1 c0 c1 cpu line lpid wpid
+	read -r wl pubs subs every <<<"$(cell_def "$cell")"
+	log=$OUT/$sut-$cell-$kind.log
+	[ -z "$PER_RUN_UP" ] || $PER_RUN_UP "$sut-$cell-$kind"
+	t0=$(date +%s.%N)
+	c0=$(cpu_ticks "$SUT_PID")
+	(loadgen "$sut" --proto amqp --workload "$wl" --prefetch 100 --ack-every "$every" \
+		--pubs "$pubs" --subs "$subs" --size 64 --rate "$rate" \
+		--duration "$DUR" --warmup "$WARM" --drain 10 --csv --csv-header) >"$log" 2>&1 &
+	lpid=$!
+	pids+=("$lpid")
+	# a watchdog: a run that hangs is stopped (by its PID) and counted as failed
+	(sleep "$(awk -v d="$DUR" -v w="$WARM" 'BEGIN {print int(d + w + 90)}')"; kill -TERM "$lpid" 2>/dev/null) &
+	wpid=$!
+	wait "$lpid" || rc=$?
+	kill "$wpid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
+	forget "$lpid"
+	c1=$(cpu_ticks "$SUT_PID")
+	t1=$(date +%s.%N)
+	[ -z "$PER_RUN_DOWN" ] || $PER_RUN_DOWN "$sut-$cell-$kind"
+	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN {printf "%.0f", (b - a) / hz / (e - s) * 100}')
+	[ -s "$CSV" ] || ! grep -q '^transport,' "$log" ||
+		echo "sut,cell,kind,$(grep -m1 '^transport,' "$log"),sut_cpu_pct,exit" >"$CSV"
+	line=$(grep -E '^(dpdk|kernel),' "$log" | tail -1 || true)
+	[ -n "$line" ] && echo "$sut,$cell,$kind,$line,$cpu,$rc" >>"$CSV"
+	grep -E '^  (window|latency|totals|errors|verdict|stack)' "$log" | sed "s/^/    /" >&2 || true
+	[ "$rc" -eq 0 ] || echo "    (exit $rc; see $log)" >&2
+	PEAK=$(echo "$line" | awk -F, '{print ($13 == "" ? 0 : $13)}')
+}
+
+# matrix SUT: every cell, max then half
+matrix() {
+	local sut=$1 cell rate fanout wl pubs subs every
+	for cell in ${CELLS//,/ }; do
+		read -r wl pubs subs every <<<"$(cell_def "$cell")"
+		fanout=1
+		[ "$wl" = fanout ] && fanout=$subs
+		tq_log "$sut: $cell at max rate"
+		run "$sut" "$cell" max 0
+		rate=$(awk -v p="$PEAK" -v f="$fanout" 'BEGIN {printf "%.0f", p / f / 2}')
+		if [ "$rate" -lt 1 ]; then
+			echo "    no peak measured: no latency run" >&2
+			continue
+		fi
+		tq_log "$sut: $cell at half of the peak ($rate PUBLISHes/s offered)"
+		run "$sut" "$cell" half "$rate"
+	done
+}
+
+{
+	echo "# AMQP: tachyond next to RabbitMQ, $(date -u +%FT%TZ)"
+	echo
+	echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; system under test on CPU $SUT_CPU, load on CPU $LOAD_CPU"
+	echo "- kernel $(uname -r); DPDK $(pkg-config --modversion libdpdk); rabbitmq-server $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null), Erlang $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null) (+S 1:1)"
+	echo "- tachyon $(git -C "$TQ_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (build $BDIR); ${DUR} s measured per run after ${WARM} s warm-up; 64-byte payloads"
+	echo "- tachyond settings: ${TQ_SETS[*]}"
+	echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/header.md"
+cat "$OUT/header.md" >&2
+
+# ---- tachyond over memif, tq_loadgen --transport dpdk ----
+# A fresh tachyond for every run: DPDK 22.11's memif server has been seen to crash in its
+# RX path when a client process leaves (bench/RESULTS.md), and a fresh one also gives each
+# run its own counters (saved next to the run's log).
+memif_up() { # NAME: tachyond's output in $OUT/NAME-tachyond.log
+	local log=$OUT/$1-tachyond.log
+	# shellcheck disable=SC2046
+	"$TACHYOND" --lcores "0@$SUT_CPU,1@$SUT_CPU" $(tq_eal_mem_args 1024) --no-pci \
+		--file-prefix "tq-amqpb-srv-$ID" --vdev=net_memif0,role=server,socket="$SOCK" \
+		--log-level='*:warning' -- --ipv4 0=198.18.9.2/24 "${TQ_SETS[@]}" >"$log" 2>&1 &
+	SUT_PID=$!
+	pids+=("$SUT_PID")
+	tq_wait_for "grep -q 'tachyond: ready' $log && $TACHYONCTL -p tq-amqpb-srv-$ID info" 30 ||
+		{ cat "$log"; tq_die "tachyond did not come up"; }
+}
+memif_down() { # NAME: counters to $OUT/NAME-tachyond.txt, then stop
+	"$TACHYONCTL" -p "tq-amqpb-srv-$ID" stats >"$OUT/$1-tachyond.txt" 2>&1 || true
+	"$TACHYONCTL" -p "tq-amqpb-srv-$ID" amqp >>"$OUT/$1-tachyond.txt" 2>&1 || true
+	kill -0 "$SUT_PID" 2>/dev/null || echo "    tachyond (memif) died: $(tail -3 "$OUT/$1-tachyond.log")" >&2
+	stop "$SUT_PID"
+}
+if [[ ",$SUTS," == *",memif,"* ]]; then
+	tq_log "memif: tachyond (memif server, worker and main lcore on CPU $SUT_CPU), one per run"
+	PER_RUN_UP=memif_up
+	PER_RUN_DOWN=memif_down
+	matrix memif
+	PER_RUN_UP=
+	PER_RUN_DOWN=
+fi
+
+# ---- tachyond on a TAP in a namespace, tq_loadgen --transport kernel ----
+if [[ ",$SUTS," == *",tap,"* ]]; then
+	tq_log "tap: tachyond on tq0 in namespace $NS (CPU $SUT_CPU)"
+	ip netns add "$NS"
+	ip netns exec "$NS" ip link set lo up
+	# not through a function: $! must be tachyond itself (ip netns exec execs it)
+	# shellcheck disable=SC2046
+	ip netns exec "$NS" "$TACHYOND" --lcores "0@$SUT_CPU,1@$SUT_CPU" $(tq_eal_mem_args 1024) \
+		--no-pci --file-prefix "tq-amqpb-tap-$ID" --vdev=net_tap0,iface=tq0 \
+		--log-level='*:warning' -- --ipv4 0=198.18.0.2/24 "${TQ_SETS[@]}" \
+		>"$OUT/tachyond-tap.log" 2>&1 &
+	SUT_PID=$!
+	pids+=("$SUT_PID")
+	tq_wait_for "ip netns exec $NS ip link show tq0" 30 || { cat "$OUT/tachyond-tap.log"; tq_die "no tq0"; }
+	ip netns exec "$NS" ip addr add 198.18.0.1/24 dev tq0
+	ip netns exec "$NS" ip link set tq0 up
+	tq_wait_for "grep -q 'tachyond: ready' $OUT/tachyond-tap.log && ip netns exec $NS ping -c1 -W1 198.18.0.2" 30 ||
+		{ cat "$OUT/tachyond-tap.log"; tq_die "tachyond on the TAP not answering"; }
+	matrix tap
+	"$TACHYONCTL" -p "tq-amqpb-tap-$ID" stats >"$OUT/tachyond-tap-stats.txt" 2>&1 || true
+	stop "$SUT_PID"
+	ip netns del "$NS"
+fi
+
+# ---- RabbitMQ: a private node on 127.0.0.1, tq_loadgen --transport kernel ----
+if [[ ",$SUTS," == *",rabbitmq,"* ]]; then
+	[ -x "$SBIN/rabbitmq-server" ] || tq_die "no $SBIN/rabbitmq-server: apt-get install rabbitmq-server"
+	RDIR=$(mktemp -d /tmp/tq-amqpb-rabbit-XXXXXX)
+	# free ports: bound by the kernel's choice, then released for the node
+	read -r AMQP_PORT DIST_PORT EPMD_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+	export HOME=$RDIR # the Erlang cookie of this node and of rabbitmqctl lives here
+	export RABBITMQ_NODENAME=tqbench-$ID@localhost
+	export ERL_EPMD_PORT=$EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1
+	export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$AMQP_PORT
+	export RABBITMQ_DIST_PORT=$DIST_PORT
+	export RABBITMQ_CONF_ENV_FILE=$RDIR/rabbitmq-env.conf # not /etc/rabbitmq's
+	export RABBITMQ_CONFIG_FILE=$RDIR/rabbitmq.conf
+	export RABBITMQ_ADVANCED_CONFIG_FILE=$RDIR/advanced.config
+	export RABBITMQ_ENABLED_PLUGINS_FILE=$RDIR/enabled_plugins
+	export RABBITMQ_MNESIA_BASE=$RDIR/mnesia RABBITMQ_LOG_BASE=$RDIR/log
+	export RABBITMQ_PID_FILE=$RDIR/rabbitmq.pid
+	export RABBITMQ_CTL_DIST_PORT_MIN=$((DIST_PORT + 10000 > 65000 ? DIST_PORT - 20000 : DIST_PORT + 10000))
+	export RABBITMQ_CTL_DIST_PORT_MAX=$((RABBITMQ_CTL_DIST_PORT_MIN + 10))
+	# one scheduler: the system under test gets one core, as tachyond's one worker
+	export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1"
+	mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
+	: >"$RABBITMQ_CONF_ENV_FILE"
+	echo '[].' >"$RABBITMQ_ADVANCED_CONFIG_FILE"
+	echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+	printf 'listeners.tcp.default = 127.0.0.1:%s\nlog.console = false\nlog.file.level = warning\n' \
+		"$AMQP_PORT" >"$RABBITMQ_CONFIG_FILE"
+	cp "$RABBITMQ_CONFIG_FILE" "$OUT/rabbitmq.conf"
+	# our own epmd, in the foreground (so that its PID is ours to stop), on the private port
+	taskset -c "$SUT_CPU" epmd -port "$EPMD_PORT" -address 127.0.0.1 >"$RDIR/epmd.log" 2>&1 &
+	epid=$!
+	taskset -c "$SUT_CPU" "$SBIN/rabbitmq-server" >"$OUT/rabbitmq.log" 2>&1 &
+	rpid=$!
+	tq_log "rabbitmq: node $RABBITMQ_NODENAME on 127.0.0.1:$AMQP_PORT, CPU $SUT_CPU, +S 1:1"
+	tq_wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $AMQP_PORT), 1)'" 120 ||
+		{ tail -30 "$OUT/rabbitmq.log" "$RDIR"/log/*.log >&2 2>/dev/null; tq_die "rabbitmq-server did not come up"; }
+	# the beam's PID (the node writes it once booted), for its CPU time
+	tq_wait_for "[ -s $RABBITMQ_PID_FILE ]" 30 || true
+	SUT_PID=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || echo "$rpid")
+	echo "- rabbitmq-server node: beam PID $SUT_PID, affinity $(taskset -pc "$SUT_PID" 2>/dev/null | sed 's/.*: //'), $(timeout 30 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" eval 'erlang:system_info(schedulers_online).' 2>/dev/null || echo '?') scheduler(s) online" | tee -a "$OUT/header.md" >&2
+	matrix rabbitmq
+	rabbit_stop
+fi
+
+# ---- summary ----
+python3 - "$CSV" "$OUT/header.md" >"$OUT/summary.md" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print(open(sys.argv[2]).read())
+suts = [s for s in ("memif", "tap", "rabbitmq") if any(r["sut"] == s for r in rows)]
+name = {"memif": "tachyond, memif (dpdk load)", "tap": "tachyond, TAP (kernel load)",
+        "rabbitmq": "RabbitMQ (kernel load)"}
+cells = []
+for r in rows:
+    if r["cell"] not in cells:
+        cells.append(r["cell"])
+def get(sut, cell, kind, key):
+    for r in rows:
+        if r["sut"] == sut and r["cell"] == cell and r["kind"] == kind:
+            try:
+                return float(r[key])
+            except (KeyError, ValueError):
+                return None
+    return None
+def fmt(v, kind="r"):
+    if v is None:
+        return "-"
+    return "{:,.0f}".format(v) if kind == "r" else "%.1f" % v
+print("## Peak: messages received per second (one broker core)\n")
+hdr = ["cell"] + [name[s] for s in suts]
+ratios = [s for s in suts if s != "rabbitmq"] if "rabbitmq" in suts else []
+hdr += ["%s / RabbitMQ" % s for s in ratios]
+print("| " + " | ".join(hdr) + " |")
+print("| --- " + "| ---: " * (len(hdr) - 1) + "|")
+for c in cells:
+    vals = [get(s, c, "max", "recv_per_s") for s in suts]
+    line = [c] + [fmt(v) for v in vals]
+    m = get("rabbitmq", c, "max", "recv_per_s")
+    for s in ratios:
+        v = get(s, c, "max", "recv_per_s")
+        line.append("%.2f" % (v / m) if v and m else "-")
+    print("| " + " | ".join(line) + " |")
+print("\n## Latency at half of each system's own peak (us, from the scheduled send)\n")
+print("| cell | system | offered publish/s | received/s | p50 | p99 | p99.9 | max | never sent |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for c in cells:
+    for s in suts:
+        g = lambda k: get(s, c, "half", k)
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, name[s], fmt(g("rate_offered")), fmt(g("recv_per_s")), fmt(g("p50_us"), "u"),
+            fmt(g("p99_us"), "u"), fmt(g("p999_us"), "u"), fmt(g("max_us"), "u"),
+            fmt(g("owed"))))
+print("\n## Counts (every run)\n")
+print("| system | cell | run | sent | confirmed | received | expected | lost | errors | CPU % of the broker | counts add up |")
+print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+for r in rows:
+    try:
+        err = sum(int(r[k] or 0) for k in ("conn_errors", "proto_errors", "refused", "bad"))
+    except ValueError:
+        err = "?"
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        r["sut"], r["cell"], r["kind"], r.get("sent", ""), r.get("acked", ""),
+        r.get("received", ""), r.get("expected", ""), r.get("lost", ""), err,
+        r.get("sut_cpu_pct", ""), "yes" if r.get("ok") == "1" else "NO"))
+print("\nAMQP loses nothing here: every run must deliver all it published (confirms: and"
+      " confirm all of it). tachyond busy-polls: its CPU is 100 % whatever the load.")
+EOF
+echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw logs and CSV: $OUT" >>"$OUT/summary.md"
+cat "$OUT/summary.md"
