@@ -573,9 +573,9 @@ tq_amqp_chan_header(struct tq_amqp_conn *c, uint16_t channel, const uint8_t *p, 
 	/* the message gets its final size now: routing key, exchange, header as published */
 	m = tq_msg_alloc(tq_amqp.msg_pool, ch->pending->topic_len + ch->pending->exchange_len + len,
 			 &heap);
-	if (!m) {
+	if (!m) { /* out of messages: this header is read again later (the window closes) */
 		tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
-		tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - out of memory", 0);
+		c->retry_frame = true;
 		return;
 	}
 	m->amqp = true;
@@ -1004,9 +1004,9 @@ tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_am
 		}
 		/* routing key and exchange now; the header completes the message */
 		pm = tq_msg_alloc(tq_amqp.msg_pool, p->routing_key.len + p->exchange.len, &heap);
-		if (!pm) {
+		if (!pm) { /* out of messages: this publish is read again later */
 			tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
-			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", id);
+			c->retry_frame = true;
 			return;
 		}
 		pm->topic_len = (uint16_t)p->routing_key.len;

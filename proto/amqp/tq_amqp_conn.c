@@ -398,7 +398,7 @@ handle_frame(struct tq_amqp_conn *c, const struct tq_amqp_frame *f)
 		}
 		if (f->type == TQ_AMQP_FRAME_HEADER) {
 			tq_amqp_chan_header(c, f->channel, f->payload, f->size);
-			return 0;
+			goto done;
 		}
 		return tq_amqp_chan_body(c, f->channel, TQ_AMQP_FRAME_HDR_LEN, f->size);
 	}
@@ -433,6 +433,11 @@ handle_frame(struct tq_amqp_conn *c, const struct tq_amqp_frame *f)
 		return 0;
 	}
 	tq_amqp_chan_method(c, f->channel, &m);
+done:
+	if (c->retry_frame) { /* no memory for it now: the frame is read again later */
+		c->retry_frame = false;
+		return 1;
+	}
 	return 0;
 }
 

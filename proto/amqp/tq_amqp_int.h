@@ -149,6 +149,7 @@ struct tq_amqp_conn {
 	uint32_t waiting;              /* replies awaited from queue homes: reading paused */
 	bool stalled;                  /* no memory for a body: reading paused until the tick */
 	bool can_block;                /* its capabilities include connection.blocked */
+	bool retry_frame;              /* set by a handler: no memory, leave the frame unread */
 	struct tq_amqp_chan **chans;   /* [channel_max + 1], NULL = closed */
 	uint64_t *excl;                /* exclusive queues it declared (qid), deleted with it */
 	uint32_t nexcl, excl_cap;
