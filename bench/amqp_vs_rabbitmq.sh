@@ -3,7 +3,8 @@
 # (tq_loadgen --proto amqp).
 #
 #   bench/amqp_vs_rabbitmq.sh [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build]
-#                             [--build-dir DIR] [--only memif,tap,rabbitmq] [--cells LIST]
+#                             [--build-dir DIR (in the tree, or absolute)]
+#                             [--only memif,tap,rabbitmq] [--cells LIST]
 #                             [--set SECTION.KEY=VALUE]...   (more tachyond settings)
 #
 # Systems under test, each pinned to CPU 1 (the load always on CPU 0):
@@ -66,11 +67,15 @@ tq_require_root
 tq_install_deps
 tq_hugepages 512
 
+# --build-dir: relative to the tree, or absolute (a build directory outside it)
+case $BDIR in
+/*) B=$BDIR ;;
+*) B=$TQ_ROOT/$BDIR ;;
+esac
 if [ "$BUILD" = 1 ]; then
-	tq_log "build (release) in $BDIR"
-	tq_build "$BDIR" -Dbuildtype=release >/dev/null
+	tq_log "build (release) in $B"
+	tq_build "$(realpath -m --relative-to="$TQ_ROOT" "$B")" -Dbuildtype=release >/dev/null
 fi
-B=$TQ_ROOT/$BDIR
 TACHYOND=$B/control/tachyond
 TACHYONCTL=$B/control/tachyonctl
 LOADGEN=$B/bench/loadgen/tq_loadgen

@@ -1,9 +1,13 @@
 /*
  * tachyonctl: the operator's CLI. Talks to tachyond over the DPDK telemetry socket
  * (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2) and prints tables, or JSON with --json.
+ * The control plane's commands (users, permissions, policies, ...) speak the parameter
+ * encoding of control/tq_admin.h. Exit status: 0 done, 1 tachyond refused the command (its
+ * reason on stderr), 2 usage error, 3 tachyond cannot be reached.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +20,18 @@
 
 #define REPLY_MAX (64 * 1024)
 
+enum {
+	EXIT_REFUSED = 1,     /* tachyond answered no */
+	EXIT_USAGE = 2,       /* wrong arguments: nothing sent */
+	EXIT_UNREACHABLE = 3, /* no socket, no answer, or an answer that is not telemetry */
+};
+
 struct ctl {
 	int fd;
 	bool json;
 	bool all;
+	bool unreachable; /* set by ctl_connect / ctl_query: exit EXIT_UNREACHABLE */
+	const char *sock; /* connected to on the first query */
 };
 
 static int
@@ -28,6 +40,7 @@ ctl_connect(struct ctl *c, const char *path)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char buf[4096];
 
+	c->unreachable = true; /* until the greeting */
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "tachyonctl: socket path too long\n");
 		return -1;
@@ -45,6 +58,7 @@ ctl_connect(struct ctl *c, const char *path)
 		fprintf(stderr, "tachyonctl: no greeting from %s\n", path);
 		return -1;
 	}
+	c->unreachable = false;
 	return 0;
 }
 
@@ -52,14 +66,18 @@ ctl_connect(struct ctl *c, const char *path)
 static struct tq_json *
 ctl_query(struct ctl *c, const char *cmd, char **raw_out)
 {
-	char *raw = malloc(REPLY_MAX + 1);
 	struct tq_json *root;
+	char *raw;
 	ssize_t n;
 
+	if (c->unreachable || (c->fd < 0 && ctl_connect(c, c->sock)))
+		return NULL;
+	raw = malloc(REPLY_MAX + 1);
 	if (!raw)
 		return NULL;
 	if (write(c->fd, cmd, strlen(cmd)) < 0 || (n = read(c->fd, raw, REPLY_MAX)) <= 0) {
 		fprintf(stderr, "tachyonctl: %s: no reply\n", cmd);
+		c->unreachable = true;
 		free(raw);
 		return NULL;
 	}
@@ -67,6 +85,7 @@ ctl_query(struct ctl *c, const char *cmd, char **raw_out)
 	root = tq_json_parse(raw, (size_t)n, NULL);
 	if (!root || root->type != TQ_JSON_OBJECT || !root->child) {
 		fprintf(stderr, "tachyonctl: %s: unexpected reply: %s\n", cmd, raw);
+		c->unreachable = true;
 		tq_json_free(root);
 		free(raw);
 		return NULL;
@@ -345,26 +364,966 @@ cmd_set(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ---- the control plane's commands (control/tq_admin.h) ------------------------------- */
+
+/* DPDK reads at most this much of a request, the command's name included. */
+#define REQ_MAX 1023
+
+/* A request: "/tachyon/NAME,key=value key=value", values percent-encoded. */
+struct req {
+	const char *name;
+	char buf[REQ_MAX + 1];
+	size_t len;
+	unsigned int nparams;
+	bool too_long;
+};
+
 static void
-usage(void)
+req_init(struct req *q, const char *name)
 {
-	printf("usage: tachyonctl [-p FILE_PREFIX | -s SOCKET] [--json] [--all] COMMAND\n"
-	       "commands:\n"
-	       "  stats            counters (non-zero ones; --all for every one), per worker\n"
-	       "  ports            ports with addresses, offloads and traffic\n"
-	       "  arp              neighbour caches of every worker\n"
-	       "  conns            TCP connections: state, windows, RTT, queued bytes\n"
-	       "  info             version, workers, uptime\n"
-	       "  mqtt             MQTT broker: clients, sessions, subscriptions, retained\n"
-	       "  amqp             AMQP broker: connections, queues, consumers, messages\n"
-	       "  ping IP [COUNT]  make tachyond send ICMP echo requests and count replies\n"
-	       "  nsim PORT rx|tx [KEY=VALUE ...]\n"
-	       "                   show or change the network simulator of a port's direction\n"
-	       "                   (drop duplicate reorder corrupt delay_us jitter_us\n"
-	       "                   rate_mbps seed queue; see README.md)\n"
-	       "  set nsim.portN.rx|tx.KEY=VALUE ...\n"
-	       "                   the same, with the config file's names\n"
-	       "  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n");
+	q->name = name;
+	q->len = (size_t)snprintf(q->buf, sizeof(q->buf), "/tachyon/%s", name);
+	q->nparams = 0;
+	q->too_long = false;
+}
+
+static void
+req_putc(struct req *q, char ch)
+{
+	if (q->len >= REQ_MAX) {
+		q->too_long = true;
+		return;
+	}
+	q->buf[q->len++] = ch;
+	q->buf[q->len] = '\0';
+}
+
+/* Append key=@val, every byte but A-Z a-z 0-9 - . _ ~ as %HH. @val NULL: left out. */
+static void
+req_add(struct req *q, const char *key, const char *val)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (!val)
+		return;
+	req_putc(q, q->nparams++ ? ' ' : ',');
+	for (; *key; key++)
+		req_putc(q, *key);
+	req_putc(q, '=');
+	for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+			req_putc(q, (char)*p);
+		} else {
+			req_putc(q, '%');
+			req_putc(q, hex[*p >> 4]);
+			req_putc(q, hex[*p & 15]);
+		}
+	}
+}
+
+/*
+ * Send @q; on success *@root is the reply (the caller frees) and *@raw its text when @raw
+ * is not NULL. A reply with "error" is printed on stderr (and, with --json, the reply on
+ * stdout). Returns an exit status.
+ */
+static int
+admin_query(struct ctl *c, const struct req *q, struct tq_json **root, char **raw)
+{
+	const struct tq_json *error;
+	char *text = NULL;
+
+	*root = NULL;
+	if (q->too_long) {
+		fprintf(stderr,
+			"tachyonctl: %s: arguments too long: a request to tachyond holds %d bytes "
+			"once encoded (see control/tq_admin.h)\n",
+			q->name, REQ_MAX);
+		return EXIT_USAGE;
+	}
+	*root = ctl_query(c, q->buf, &text);
+	if (!*root)
+		return c->unreachable ? EXIT_UNREACHABLE : EXIT_REFUSED;
+	error = tq_json_get(value_of(*root), "error");
+	if (error) {
+		const struct tq_json *full = tq_json_get(value_of(*root), "error_full");
+
+		if (c->json)
+			printf("%s\n", text);
+		fprintf(stderr, "tachyonctl: %s: ", q->name);
+		if (full && full->child) /* a long message, in pieces */
+			for (const struct tq_json *e = full->child; e; e = e->next)
+				fputs(e->text ? e->text : "", stderr);
+		else
+			fputs(error->text ? error->text : "refused", stderr);
+		fputc('\n', stderr);
+		tq_json_free(*root);
+		*root = NULL;
+		free(text);
+		return EXIT_REFUSED;
+	}
+	if (raw)
+		*raw = text;
+	else
+		free(text);
+	return 0;
+}
+
+/*
+ * A change: send @q, then print the reply with --json, or @done (a printf format taking
+ * @arg1 and @arg2) otherwise. *@out (when not NULL) gets the reply for more to print.
+ */
+static int
+admin_change(struct ctl *c, const struct req *q, struct tq_json **out, const char *done,
+	     const char *arg1, const char *arg2)
+{
+	struct tq_json *root;
+	char *raw = NULL;
+	int rc = admin_query(c, q, &root, &raw);
+
+	if (rc)
+		return rc;
+	if (c->json)
+		printf("%s\n", raw);
+	else
+		printf(done, arg1, arg2);
+	free(raw);
+	if (out)
+		*out = root;
+	else
+		tq_json_free(root);
+	return 0;
+}
+
+/* How a table shows a column. */
+enum {
+	TC_BOOL = 1,     /* 0/1 as false/true */
+	TC_QUOTED = 2,   /* "" shown as "" (an empty regular expression matches nothing) */
+	TC_EVERYONE = 4, /* "" shown as * (an ACL rule for every user) */
+};
+
+struct tcol {
+	const char *key, *header;
+	unsigned int flags;
+};
+
+static void
+json_put_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static size_t
+json_len(const struct tq_json *j)
+{
+	size_t n = 0;
+
+	for (j = j ? j->child : NULL; j; j = j->next)
+		n++;
+	return n;
+}
+
+static const char *
+cell_text(const struct tq_json *e, unsigned int flags)
+{
+	const char *t = e && e->text ? e->text : "";
+
+	if (flags & TC_BOOL)
+		return strcmp(t, "0") == 0 ? "false" : "true";
+	if (!*t && (flags & TC_QUOTED))
+		return "\"\"";
+	if (!*t && (flags & TC_EVERYONE))
+		return "*";
+	return t;
+}
+
+/* The pages of a list printed as one JSON reply, in the shape of a single page. */
+static void
+list_print_json(const struct req *q, struct tq_json **pages, size_t npages)
+{
+	const struct tq_json *first = value_of(pages[0]);
+	const struct tq_json *total = tq_json_get(value_of(pages[npages - 1]), "total");
+
+	printf("{\"/tachyon/%s\": {", q->name);
+	for (const struct tq_json *col = first->child; col; col = col->next) {
+		bool any = false;
+
+		if (col->type != TQ_JSON_ARRAY)
+			continue;
+		printf("%s\"%s\": [", col == first->child ? "" : ", ", col->key);
+		for (size_t p = 0; p < npages; p++) {
+			const struct tq_json *a = tq_json_get(value_of(pages[p]), col->key);
+
+			for (const struct tq_json *e = a ? a->child : NULL; e; e = e->next) {
+				printf("%s", any ? ", " : "");
+				any = true;
+				if (e->type == TQ_JSON_STRING)
+					json_put_str(e->text ? e->text : "");
+				else
+					printf("%s", e->text ? e->text : "null");
+			}
+		}
+		printf("]");
+	}
+	printf(", \"total\": %s}}\n", total && total->text ? total->text : "0");
+}
+
+static void
+list_print_table(struct tq_json **pages, size_t npages, const struct tcol *cols, unsigned int ncols)
+{
+	size_t nrows = 0, r = 0, w[16] = {0};
+	const char **cell;
+
+	for (size_t p = 0; p < npages; p++)
+		nrows += json_len(tq_json_get(value_of(pages[p]), cols[0].key));
+	cell = calloc(nrows * ncols + 1, sizeof(*cell));
+	if (!cell) {
+		fprintf(stderr, "tachyonctl: out of memory\n");
+		return;
+	}
+	for (size_t p = 0; p < npages; p++) {
+		size_t rows = json_len(tq_json_get(value_of(pages[p]), cols[0].key));
+
+		for (unsigned int j = 0; j < ncols; j++) {
+			const struct tq_json *e = tq_json_get(value_of(pages[p]), cols[j].key);
+			size_t i = 0;
+
+			for (e = e ? e->child : NULL; i < rows; i++, e = e ? e->next : NULL)
+				cell[(r + i) * ncols + j] = cell_text(e, cols[j].flags);
+		}
+		r += rows;
+	}
+	for (unsigned int j = 0; j < ncols; j++) {
+		w[j] = strlen(cols[j].header);
+		for (size_t i = 0; i < nrows; i++)
+			if (strlen(cell[i * ncols + j]) > w[j])
+				w[j] = strlen(cell[i * ncols + j]);
+	}
+	for (unsigned int j = 0; j < ncols; j++)
+		printf(j + 1 < ncols ? "%-*s  " : "%.*s\n", (int)w[j], cols[j].header);
+	for (size_t i = 0; i < nrows; i++)
+		for (unsigned int j = 0; j < ncols; j++)
+			printf(j + 1 < ncols ? "%-*s  " : "%.*s\n",
+			       (int)(j + 1 < ncols ? w[j] : INT_MAX), cell[i * ncols + j]);
+	free(cell);
+}
+
+/*
+ * A list: every page of @base (start=N for the ones after the first), then a table of
+ * @cols, or with --json the reply (the pages merged when there were several).
+ */
+static int
+admin_list(struct ctl *c, const struct req *base, const struct tcol *cols, unsigned int ncols)
+{
+	struct tq_json **pages = NULL;
+	size_t npages = 0;
+	char *raw = NULL;
+	uint64_t start = 0;
+	int rc = 0;
+
+	for (;;) {
+		struct tq_json *root, **grown;
+		const struct tq_json *next;
+		struct req q = *base;
+		char num[24];
+
+		if (start) {
+			snprintf(num, sizeof(num), "%llu", (unsigned long long)start);
+			req_add(&q, "start", num);
+		}
+		free(raw);
+		raw = NULL;
+		rc = admin_query(c, &q, &root, &raw);
+		if (rc)
+			break;
+		grown = realloc(pages, (npages + 1) * sizeof(*pages));
+		if (!grown) {
+			tq_json_free(root);
+			rc = EXIT_REFUSED;
+			break;
+		}
+		pages = grown;
+		pages[npages++] = root;
+		next = tq_json_get(value_of(root), "next");
+		if (!next || tq_json_u64(next) <= start)
+			break;
+		start = tq_json_u64(next);
+	}
+	if (rc == 0 && c->json && npages == 1)
+		printf("%s\n", raw);
+	else if (rc == 0 && c->json)
+		list_print_json(base, pages, npages);
+	else if (rc == 0)
+		list_print_table(pages, npages, cols, ncols);
+	free(raw);
+	for (size_t p = 0; p < npages; p++)
+		tq_json_free(pages[p]);
+	free(pages);
+	return rc;
+}
+
+/* Options and arguments after the command's name. */
+struct sub {
+	int argc;
+	char **argv; /* the positional arguments */
+	const char *vhost, *tags, *priority, *apply_to;
+};
+
+#define LIST(c, q, cols) admin_list(c, q, cols, sizeof(cols) / sizeof(cols[0]))
+
+static int
+cmd_users(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {{"name", "user", 0}, {"tags", "tags", 0}};
+	struct req q;
+
+	(void)s;
+	req_init(&q, "users");
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_add_user(struct ctl *c, const struct sub *s)
+{
+	const struct tq_json *removed;
+	struct tq_json *root = NULL;
+	struct req q;
+	int rc;
+
+	req_init(&q, "add_user");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "password", s->argv[1]);
+	req_add(&q, "tags", s->tags);
+	rc = admin_change(c, &q, &root, "Added user \"%s\".\n", s->argv[0], NULL);
+	if (rc)
+		return rc;
+	removed = tq_json_get(value_of(root), "default_user_removed");
+	if (removed && removed->text && !c->json)
+		printf("The default user \"%s\" was removed: once an operator adds users, only "
+		       "those users can log in.\n",
+		       removed->text);
+	tq_json_free(root);
+	return 0;
+}
+
+static int
+cmd_delete_user(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "delete_user");
+	req_add(&q, "user", s->argv[0]);
+	return admin_change(c, &q, NULL,
+			    "Deleted user \"%s\" with its permissions and ACL rules.\n", s->argv[0],
+			    NULL);
+}
+
+static int
+cmd_change_password(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "change_password");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "password", s->argv[1]);
+	return admin_change(c, &q, NULL, "Changed the password of user \"%s\".\n", s->argv[0],
+			    NULL);
+}
+
+/* set_user_tags NAME [TAG ...]: the tags joined with commas (none: no tags). */
+static int
+cmd_set_user_tags(struct ctl *c, const struct sub *s)
+{
+	char tags[REQ_MAX + 1] = "";
+	size_t len = 0;
+	struct req q;
+
+	for (int i = 1; i < s->argc; i++) {
+		int n = snprintf(tags + len, sizeof(tags) - len, "%s%s", i > 1 ? "," : "",
+				 s->argv[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(tags) - len) {
+			fprintf(stderr, "tachyonctl: set_user_tags: tags too long\n");
+			return EXIT_USAGE;
+		}
+		len += (size_t)n;
+	}
+	req_init(&q, "set_user_tags");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "tags", tags);
+	return admin_change(c, &q, NULL, "Set the tags of user \"%s\" to \"%s\".\n", s->argv[0],
+			    tags);
+}
+
+static int
+cmd_vhosts(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {{"name", "name", 0}};
+	struct req q;
+
+	(void)s;
+	req_init(&q, "vhosts");
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_add_vhost(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "add_vhost");
+	req_add(&q, "vhost", s->argv[0]);
+	return admin_change(c, &q, NULL, "Added vhost \"%s\".\n", s->argv[0], NULL);
+}
+
+static int
+cmd_delete_vhost(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "delete_vhost");
+	req_add(&q, "vhost", s->argv[0]);
+	return admin_change(c, &q, NULL, "Deleted vhost \"%s\".\n", s->argv[0], NULL);
+}
+
+static const char *
+vhost_of(const struct sub *s)
+{
+	return s->vhost ? s->vhost : "/";
+}
+
+static int
+cmd_permissions(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"user", "user", 0},
+		{"vhost", "vhost", 0},
+		{"configure", "configure", TC_QUOTED},
+		{"write", "write", TC_QUOTED},
+		{"read", "read", TC_QUOTED},
+	};
+	struct req q;
+
+	req_init(&q, "permissions");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_set_permissions(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "set_permissions");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	req_add(&q, "configure", s->argv[1]);
+	req_add(&q, "write", s->argv[2]);
+	req_add(&q, "read", s->argv[3]);
+	return admin_change(c, &q, NULL, "Set permissions of user \"%s\" on vhost \"%s\".\n",
+			    s->argv[0], vhost_of(s));
+}
+
+static int
+cmd_clear_permissions(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "clear_permissions");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	return admin_change(c, &q, NULL, "Cleared permissions of user \"%s\" on vhost \"%s\".\n",
+			    s->argv[0], vhost_of(s));
+}
+
+static int
+cmd_topic_permissions(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"user", "user", 0},         {"vhost", "vhost", 0},
+		{"exchange", "exchange", 0}, {"write", "write", TC_QUOTED},
+		{"read", "read", TC_QUOTED},
+	};
+	struct req q;
+
+	req_init(&q, "topic_permissions");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_set_topic_permissions(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "set_topic_permissions");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	req_add(&q, "exchange", s->argv[1]);
+	req_add(&q, "write", s->argv[2]);
+	req_add(&q, "read", s->argv[3]);
+	return admin_change(c, &q, NULL,
+			    "Set topic permissions of user \"%s\" on exchange \"%s\".\n",
+			    s->argv[0], s->argv[1]);
+}
+
+static int
+cmd_clear_topic_permissions(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "clear_topic_permissions");
+	req_add(&q, "user", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	req_add(&q, "exchange", s->argc > 1 ? s->argv[1] : NULL);
+	return admin_change(c, &q, NULL,
+			    "Cleared topic permissions of user \"%s\" on vhost \"%s\".\n",
+			    s->argv[0], vhost_of(s));
+}
+
+static int
+cmd_acls(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"user", "user", TC_EVERYONE},
+		{"pattern", "pattern", 0},
+		{"access", "access", 0},
+	};
+	struct req q;
+
+	(void)s;
+	req_init(&q, "acls");
+	return LIST(c, &q, cols);
+}
+
+/* An ACL rule's user: "" and "*" mean every user. */
+static const char *
+acl_user(const char *u)
+{
+	return strcmp(u, "*") == 0 ? "" : u;
+}
+
+static int
+cmd_set_acl(struct ctl *c, const struct sub *s)
+{
+	static const char *const access[] = {"read", "write", "readwrite", "deny"};
+	const char *user = acl_user(s->argv[0]);
+	bool known = false;
+	struct req q;
+
+	for (unsigned int i = 0; i < sizeof(access) / sizeof(access[0]); i++)
+		known |= strcmp(s->argv[2], access[i]) == 0;
+	if (!known) {
+		fprintf(stderr,
+			"tachyonctl: set_acl: access is read, write, readwrite or deny, "
+			"not '%s'\n",
+			s->argv[2]);
+		return EXIT_USAGE;
+	}
+	req_init(&q, "set_acl");
+	req_add(&q, "user", user);
+	req_add(&q, "pattern", s->argv[1]);
+	req_add(&q, "access", s->argv[2]);
+	return admin_change(c, &q, NULL, "Set ACL rule for %s on \"%s\".\n",
+			    user[0] ? user : "every user", s->argv[1]);
+}
+
+static int
+cmd_clear_acl(struct ctl *c, const struct sub *s)
+{
+	const char *user = acl_user(s->argv[0]);
+	struct req q;
+
+	req_init(&q, "clear_acl");
+	req_add(&q, "user", user);
+	req_add(&q, "pattern", s->argv[1]);
+	return admin_change(c, &q, NULL, "Cleared ACL rule for %s on \"%s\".\n",
+			    user[0] ? user : "every user", s->argv[1]);
+}
+
+static int
+cmd_policies(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"vhost", "vhost", 0},       {"name", "name", 0},
+		{"pattern", "pattern", 0},   {"apply_to", "apply-to", 0},
+		{"priority", "priority", 0}, {"definition", "definition", 0},
+	};
+	struct req q;
+
+	req_init(&q, "policies");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_set_policy(struct ctl *c, const struct sub *s)
+{
+	static const char *const apply[] = {"queues", "exchanges", "all", "users"};
+	bool known = !s->apply_to;
+	struct req q;
+
+	if (s->priority) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(s->priority, &end, 10);
+		if (!*s->priority || *end || errno || v < INT_MIN || v > INT_MAX) {
+			fprintf(stderr, "tachyonctl: set_policy: --priority takes an integer\n");
+			return EXIT_USAGE;
+		}
+	}
+	for (unsigned int i = 0; !known && i < sizeof(apply) / sizeof(apply[0]); i++)
+		known = strcmp(s->apply_to, apply[i]) == 0;
+	if (!known) {
+		fprintf(stderr,
+			"tachyonctl: set_policy: --apply-to takes queues, exchanges, all or "
+			"users\n");
+		return EXIT_USAGE;
+	}
+	req_init(&q, "set_policy");
+	req_add(&q, "name", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	req_add(&q, "pattern", s->argv[1]);
+	req_add(&q, "definition", s->argv[2]);
+	req_add(&q, "priority", s->priority);
+	req_add(&q, "apply_to", s->apply_to);
+	return admin_change(c, &q, NULL, "Set policy \"%s\" on vhost \"%s\".\n", s->argv[0],
+			    vhost_of(s));
+}
+
+static int
+cmd_clear_policy(struct ctl *c, const struct sub *s)
+{
+	struct req q;
+
+	req_init(&q, "clear_policy");
+	req_add(&q, "name", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	return admin_change(c, &q, NULL, "Cleared policy \"%s\" on vhost \"%s\".\n", s->argv[0],
+			    vhost_of(s));
+}
+
+/* export FILE / import FILE: FILE made absolute here, tachyond has another directory. */
+static int
+cmd_definitions(struct ctl *c, const struct sub *s, const char *name, const char *done)
+{
+	char path[PATH_MAX], cwd[PATH_MAX];
+	struct req q;
+
+	if (s->argv[0][0] == '/') {
+		snprintf(path, sizeof(path), "%s", s->argv[0]);
+	} else if (!getcwd(cwd, sizeof(cwd)) ||
+		   (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, s->argv[0]) >= sizeof(path)) {
+		fprintf(stderr, "tachyonctl: %s: cannot make %s absolute\n", name, s->argv[0]);
+		return EXIT_USAGE;
+	}
+	req_init(&q, name);
+	req_add(&q, "path", path);
+	return admin_change(c, &q, NULL, done, path, NULL);
+}
+
+static int
+cmd_export(struct ctl *c, const struct sub *s)
+{
+	return cmd_definitions(c, s, "export", "Exported definitions to %s.\n");
+}
+
+static int
+cmd_import(struct ctl *c, const struct sub *s)
+{
+	return cmd_definitions(c, s, "import", "Imported definitions from %s.\n");
+}
+
+static int
+cmd_queues(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"vhost", "vhost", 0},          {"name", "name", 0},
+		{"messages_ready", "ready", 0}, {"messages_unacked", "unacked", 0},
+		{"consumers", "consumers", 0},  {"policy", "policy", 0},
+	};
+	struct req q;
+
+	req_init(&q, "queues");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_exchanges(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"vhost", "vhost", 0},
+		{"name", "name", TC_QUOTED},
+		{"type", "type", 0},
+		{"durable", "durable", TC_BOOL},
+		{"auto_delete", "auto_delete", TC_BOOL},
+		{"internal", "internal", TC_BOOL},
+		{"alternate_exchange", "alternate_exchange", 0},
+	};
+	struct req q;
+
+	req_init(&q, "exchanges");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_bindings(struct ctl *c, const struct sub *s)
+{
+	static const struct tcol cols[] = {
+		{"vhost", "vhost", 0},
+		{"source", "source", TC_QUOTED},
+		{"destination", "destination", 0},
+		{"destination_type", "destination_type", 0},
+		{"routing_key", "routing_key", TC_QUOTED},
+	};
+	struct req q;
+
+	req_init(&q, "bindings");
+	req_add(&q, "vhost", s->vhost);
+	return LIST(c, &q, cols);
+}
+
+static int
+cmd_purge_queue(struct ctl *c, const struct sub *s)
+{
+	const struct tq_json *n;
+	struct tq_json *root = NULL;
+	struct req q;
+	int rc;
+
+	req_init(&q, "purge_queue");
+	req_add(&q, "name", s->argv[0]);
+	req_add(&q, "vhost", vhost_of(s));
+	rc = admin_change(c, &q, &root, "Purged queue \"%s\" in vhost \"%s\"", s->argv[0],
+			  vhost_of(s));
+	if (rc)
+		return rc;
+	n = tq_json_get(value_of(root), "purged");
+	if (!c->json)
+		printf(": %s messages.\n", n && n->text ? n->text : "0");
+	tq_json_free(root);
+	return 0;
+}
+
+static int
+cmd_auth(struct ctl *c, const struct sub *s)
+{
+	struct tq_json *root;
+	struct req q;
+	char *raw = NULL;
+	int rc;
+
+	(void)s;
+	req_init(&q, "auth");
+	rc = admin_query(c, &q, &root, &raw);
+	if (rc)
+		return rc;
+	if (c->json)
+		printf("%s\n", raw);
+	else
+		for (const struct tq_json *f = value_of(root)->child; f; f = f->next)
+			printf("%-16s %s\n", f->key, f->text ? f->text : "");
+	free(raw);
+	tq_json_free(root);
+	return 0;
+}
+
+/* ---- the older commands, in the same shape ------------------------------------------ */
+
+static int
+cmd_stats_(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_stats(c);
+}
+
+static int
+cmd_ports_(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_ports(c);
+}
+
+static int
+cmd_arp(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_worker_rows(c, "/tachyon/arp", TQ_ARP_ROW_HEADER);
+}
+
+static int
+cmd_conns(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_worker_rows(c, "/tachyon/conns", TQ_CONN_ROW_HEADER);
+}
+
+static int
+cmd_info(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_raw(c, "/tachyon/info");
+}
+
+static int
+cmd_mqtt(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_raw(c, "/tachyon/mqtt");
+}
+
+static int
+cmd_amqp(struct ctl *c, const struct sub *s)
+{
+	(void)s;
+	return cmd_raw(c, "/tachyon/amqp");
+}
+
+static int
+cmd_ping_(struct ctl *c, const struct sub *s)
+{
+	return cmd_ping(c, s->argv[0], s->argc > 1 ? atoi(s->argv[1]) : 3);
+}
+
+static int
+cmd_nsim_(struct ctl *c, const struct sub *s)
+{
+	return cmd_nsim(c, s->argc, s->argv);
+}
+
+static int
+cmd_set_(struct ctl *c, const struct sub *s)
+{
+	return cmd_set(c, s->argc, s->argv);
+}
+
+static int
+cmd_raw_(struct ctl *c, const struct sub *s)
+{
+	return cmd_raw(c, s->argv[0]);
+}
+
+/* Which options a command takes after its name. */
+enum {
+	O_VHOST = 1,
+	O_TAGS = 2,
+	O_POLICY = 4, /* --priority, --apply-to */
+};
+
+struct command {
+	const char *name;
+	int min_args, max_args; /* positional arguments; max -1: any number */
+	unsigned int opts;
+	int (*run)(struct ctl *c, const struct sub *s);
+};
+
+static const struct command commands[] = {
+	{"stats", 0, 0, 0, cmd_stats_},
+	{"ports", 0, 0, 0, cmd_ports_},
+	{"arp", 0, 0, 0, cmd_arp},
+	{"conns", 0, 0, 0, cmd_conns},
+	{"info", 0, 0, 0, cmd_info},
+	{"mqtt", 0, 0, 0, cmd_mqtt},
+	{"amqp", 0, 0, 0, cmd_amqp},
+	{"ping", 1, 2, 0, cmd_ping_},
+	{"nsim", 2, -1, 0, cmd_nsim_},
+	{"set", 1, -1, 0, cmd_set_},
+	{"raw", 1, 1, 0, cmd_raw_},
+	{"users", 0, 0, 0, cmd_users},
+	{"add_user", 2, 2, O_TAGS, cmd_add_user},
+	{"delete_user", 1, 1, 0, cmd_delete_user},
+	{"change_password", 2, 2, 0, cmd_change_password},
+	{"set_user_tags", 1, -1, 0, cmd_set_user_tags},
+	{"vhosts", 0, 0, 0, cmd_vhosts},
+	{"add_vhost", 1, 1, 0, cmd_add_vhost},
+	{"delete_vhost", 1, 1, 0, cmd_delete_vhost},
+	{"permissions", 0, 0, O_VHOST, cmd_permissions},
+	{"set_permissions", 4, 4, O_VHOST, cmd_set_permissions},
+	{"clear_permissions", 1, 1, O_VHOST, cmd_clear_permissions},
+	{"topic_permissions", 0, 0, O_VHOST, cmd_topic_permissions},
+	{"set_topic_permissions", 4, 4, O_VHOST, cmd_set_topic_permissions},
+	{"clear_topic_permissions", 1, 2, O_VHOST, cmd_clear_topic_permissions},
+	{"acls", 0, 0, 0, cmd_acls},
+	{"set_acl", 3, 3, 0, cmd_set_acl},
+	{"clear_acl", 2, 2, 0, cmd_clear_acl},
+	{"policies", 0, 0, O_VHOST, cmd_policies},
+	{"set_policy", 3, 3, O_VHOST | O_POLICY, cmd_set_policy},
+	{"clear_policy", 1, 1, O_VHOST, cmd_clear_policy},
+	{"export", 1, 1, 0, cmd_export},
+	{"import", 1, 1, 0, cmd_import},
+	{"queues", 0, 0, O_VHOST, cmd_queues},
+	{"exchanges", 0, 0, O_VHOST, cmd_exchanges},
+	{"bindings", 0, 0, O_VHOST, cmd_bindings},
+	{"purge_queue", 1, 1, O_VHOST, cmd_purge_queue},
+	{"auth", 0, 0, 0, cmd_auth},
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tachyonctl [-p FILE_PREFIX | -s SOCKET] [--json] [--all] COMMAND [ARGS]\n"
+		"Exit status: 0 done, 1 tachyond refused (reason on stderr), 2 usage, 3 tachyond\n"
+		"not reachable. --json prints tachyond's JSON reply.\n"
+		"\n"
+		"Router:\n"
+		"  stats            counters (non-zero ones; --all for every one), per worker\n"
+		"  ports            ports with addresses, offloads and traffic\n"
+		"  arp              neighbour caches of every worker\n"
+		"  conns            TCP connections: state, windows, RTT, queued bytes\n"
+		"  info             version, workers, uptime\n"
+		"  mqtt             MQTT broker: clients, sessions, subscriptions, retained\n"
+		"  amqp             AMQP broker: connections, queues, consumers, messages\n"
+		"  ping IP [COUNT]  make tachyond send ICMP echo requests and count replies\n"
+		"  nsim PORT rx|tx [KEY=VALUE ...]\n"
+		"                   show or change the network simulator of a port's direction\n"
+		"                   (drop duplicate reorder corrupt delay_us jitter_us\n"
+		"                   rate_mbps seed queue; see README.md)\n"
+		"  set nsim.portN.rx|tx.KEY=VALUE ...\n"
+		"                   the same, with the config file's names\n"
+		"  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n"
+		"\n"
+		"Users and vhosts (the default user goes when the first user is added):\n"
+		"  users | vhosts | auth (login figures)\n"
+		"  add_user NAME PASSWORD [--tags T1,T2]   delete_user NAME\n"
+		"  change_password NAME PASSWORD           set_user_tags NAME [TAG ...]\n"
+		"  add_vhost NAME                          delete_vhost NAME\n"
+		"\n"
+		"Permissions (-p VHOST, default \"/\"; lists show every vhost without -p):\n"
+		"  permissions [-p VHOST]\n"
+		"  set_permissions [-p VHOST] USER CONFIGURE WRITE READ   (regular expressions)\n"
+		"  clear_permissions [-p VHOST] USER\n"
+		"  topic_permissions [-p VHOST]\n"
+		"  set_topic_permissions [-p VHOST] USER EXCHANGE WRITE READ\n"
+		"  clear_topic_permissions [-p VHOST] USER [EXCHANGE]\n"
+		"MQTT ACLs (USER \"\" or \"*\": every user; %%u, %%c: user name, client id):\n"
+		"  acls\n"
+		"  set_acl USER PATTERN read|write|readwrite|deny\n"
+		"  clear_acl USER PATTERN\n"
+		"Policies:\n"
+		"  policies [-p VHOST]\n"
+		"  set_policy [-p VHOST] NAME PATTERN DEFINITION_JSON [--priority N]\n"
+		"             [--apply-to queues|exchanges|all|users]\n"
+		"  clear_policy [-p VHOST] NAME\n"
+		"Definitions (RabbitMQ's JSON format; FILE on tachyond's host):\n"
+		"  export FILE | import FILE\n"
+		"AMQP objects:\n"
+		"  queues [-p VHOST] | exchanges [-p VHOST] | bindings [-p VHOST]\n"
+		"  purge_queue [-p VHOST] NAME\n"
+		"An argument that starts with '-' goes after \"--\".\n");
 }
 
 int
@@ -378,26 +1337,102 @@ main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	static const struct option sub_opts[] = {
+		{"vhost", required_argument, NULL, 'p'},
+		{"tags", required_argument, NULL, 't'},
+		{"priority", required_argument, NULL, 'P'},
+		{"apply-to", required_argument, NULL, 'A'},
+		{"json", no_argument, NULL, 'j'},
+		{"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	struct ctl c = {.fd = -1};
-	const char *prefix = "rte", *sock = NULL, *cmd;
+	const struct command *cmd = NULL;
+	struct sub s = {0};
+	const char *prefix = "rte", *sock = NULL;
+	unsigned int given = 0;
 	char path[256];
-	int opt, rc;
+	int opt, rc, sargc;
+	char **sargv;
 
-	while ((opt = getopt_long(argc, argv, "p:s:jah", opts, NULL)) != -1) {
+	/* '+': stop at the command, whose own -p is a vhost (RabbitMQ's) */
+	while ((opt = getopt_long(argc, argv, "+p:s:jah", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'p': prefix = optarg; break;
-		case 's': sock = optarg; break;
-		case 'j': c.json = true; break;
-		case 'a': c.all = true; break;
-		case 'h': usage(); return 0;
-		default: usage(); return 2;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'a':
+			c.all = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		usage();
-		return 2;
+		usage(stderr);
+		return EXIT_USAGE;
 	}
-	cmd = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !cmd; i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "tachyonctl: unknown command '%s' (tachyonctl --help)\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	sargc = argc - optind;
+	sargv = argv + optind;
+	optind = 0; /* glibc: start over on the command's own arguments */
+	while ((opt = getopt_long(sargc, sargv, "p:jah", sub_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			s.vhost = optarg;
+			given |= O_VHOST;
+			break;
+		case 't':
+			s.tags = optarg;
+			given |= O_TAGS;
+			break;
+		case 'P':
+			s.priority = optarg;
+			given |= O_POLICY;
+			break;
+		case 'A':
+			s.apply_to = optarg;
+			given |= O_POLICY;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'a':
+			c.all = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	s.argc = sargc - optind;
+	s.argv = sargv + optind;
+	if ((given & ~cmd->opts) || s.argc < cmd->min_args ||
+	    (cmd->max_args >= 0 && s.argc > cmd->max_args)) {
+		fprintf(stderr, "tachyonctl: %s: wrong arguments (tachyonctl --help)\n", cmd->name);
+		return EXIT_USAGE;
+	}
 	if (!sock) {
 		const char *run = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
 
@@ -405,34 +1440,11 @@ main(int argc, char **argv)
 			 prefix);
 		sock = path;
 	}
-	if (ctl_connect(&c, sock))
-		return 1;
-	if (strcmp(cmd, "stats") == 0)
-		rc = cmd_stats(&c);
-	else if (strcmp(cmd, "ports") == 0)
-		rc = cmd_ports(&c);
-	else if (strcmp(cmd, "arp") == 0)
-		rc = cmd_worker_rows(&c, "/tachyon/arp", TQ_ARP_ROW_HEADER);
-	else if (strcmp(cmd, "conns") == 0)
-		rc = cmd_worker_rows(&c, "/tachyon/conns", TQ_CONN_ROW_HEADER);
-	else if (strcmp(cmd, "info") == 0)
-		rc = cmd_raw(&c, "/tachyon/info");
-	else if (strcmp(cmd, "mqtt") == 0)
-		rc = cmd_raw(&c, "/tachyon/mqtt");
-	else if (strcmp(cmd, "amqp") == 0)
-		rc = cmd_raw(&c, "/tachyon/amqp");
-	else if (strcmp(cmd, "ping") == 0 && optind + 1 < argc)
-		rc = cmd_ping(&c, argv[optind + 1], optind + 2 < argc ? atoi(argv[optind + 2]) : 3);
-	else if (strcmp(cmd, "nsim") == 0 && optind + 2 < argc)
-		rc = cmd_nsim(&c, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(cmd, "set") == 0 && optind + 1 < argc)
-		rc = cmd_set(&c, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(cmd, "raw") == 0 && optind + 1 < argc)
-		rc = cmd_raw(&c, argv[optind + 1]);
-	else {
-		usage();
-		rc = 2;
-	}
-	close(c.fd);
+	c.sock = sock;
+	rc = cmd->run(&c, &s);
+	if (rc && c.unreachable)
+		rc = EXIT_UNREACHABLE;
+	if (c.fd >= 0)
+		close(c.fd);
 	return rc;
 }

@@ -19,7 +19,10 @@
 #include "dataplane/net/tq_tcp_var.h"
 #include "dataplane/tq_worker.h"
 #include "routing/tq_msg.h"
+#include "tq_admin.h"
 #include "tq_config.h"
+#include "tq_cplane.h"
+#include "tq_metrics.h"
 #include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
 
@@ -168,8 +171,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "tachyond: AMQP on port %u: %s\n", cfg.amqp.port, strerror(-ret));
 		goto out_mqtt;
 	}
+	ret = tq_cplane_start(&cfg.auth, cfg.amqp.default_user, cfg.amqp.default_pass, err,
+			      sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: control plane: %s\n", err);
+		goto out_cplane;
+	}
 	if (tq_telemetry_register(&cfg))
 		fprintf(stderr, "tachyond: warning: telemetry commands not registered\n");
+	if (tq_admin_register())
+		fprintf(stderr, "tachyond: warning: tachyonctl's user and permission commands not "
+				"registered\n");
+	ret = tq_metrics_start(&cfg.metrics); /* not fatal: routing matters more than scraping */
+	if (ret < 0)
+		fprintf(stderr, "tachyond: warning: no metrics on %s:%u: %s\n", cfg.metrics.address,
+			cfg.metrics.port, strerror(-ret));
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
@@ -186,16 +202,22 @@ main(int argc, char **argv)
 	}
 	print_ready();
 
-	/* The control thread: nothing to serve yet but the signal that ends us. */
-	while (!quit_signal)
-		usleep(100 * 1000);
+	/* The control thread: logins, commands, metrics; a 1 ms nap whenever nothing came. */
+	while (!quit_signal) {
+		tq_metrics_poll();
+		if (!tq_cplane_poll())
+			usleep(1000);
+	}
 	printf("tachyond: %s, stopping\n", strsignal(quit_signal));
 	rc = EXIT_SUCCESS;
 
 	tq_dp.stop = true;
 	rte_eal_mp_wait_lcore();
 	tq_telemetry_close();
+	tq_metrics_stop(); /* before the workers and brokers it reads are freed */
 	tq_nsim_ctl_close(); /* before the workers it reads are destroyed */
+out_cplane:
+	tq_cplane_stop(); /* workers stopped: answers they never took are in their rings */
 out_mqtt:
 	tq_amqp_broker_close(); /* workers stopped: connections, queues and messages go */
 	tq_mqtt_broker_close(); /* workers stopped: sessions and messages go */

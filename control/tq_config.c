@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <rte_cfgfile.h>
 
 #include "dataplane/net/tq_ipv4.h"
@@ -30,6 +32,8 @@ tq_config_defaults(struct tq_config *c)
 	tq_tcp_conf_defaults(&c->dp.tcp);
 	tq_mqtt_conf_defaults(&c->mqtt);
 	tq_amqp_conf_defaults(&c->amqp);
+	tq_metrics_conf_defaults(&c->metrics);
+	tq_cplane_conf_defaults(&c->auth);
 }
 
 static int
@@ -73,6 +77,10 @@ struct u32_key {
 
 #define MQTT_KEY(k, lo, hi)                                                                        \
 	{"mqtt", #k, offsetof(struct tq_config, mqtt.k), sizeof(((struct tq_mqtt_conf *)0)->k), lo, hi}
+
+#define AUTH_KEY(k, field, lo, hi)                                                                 \
+	{"auth", k, offsetof(struct tq_config, auth.field),                                        \
+	 sizeof(((struct tq_cplane_conf *)0)->field), lo, hi}
 
 #define AMQP_KEY(k, lo, hi)                                                                        \
 	{"amqp", #k, offsetof(struct tq_config, amqp.k), sizeof(((struct tq_amqp_conf *)0)->k), lo, hi}
@@ -131,6 +139,13 @@ static const struct u32_key u32_keys[] = {
 	AMQP_KEY(heartbeat, 0, 65535),
 	AMQP_KEY(max_queues, 16, 1 << 22),
 	AMQP_KEY(op_pool, 1023, 1 << 24),
+	{"metrics", "port", offsetof(struct tq_config, metrics.port), sizeof(uint32_t), 0, 65535},
+	AUTH_KEY("iterations", users.iterations, 1, 10000000),
+	AUTH_KEY("cache_ms", users.cache_ms, 0, 86400000),
+	AUTH_KEY("fail_limit", users.fail_limit, 0, 1000000),
+	AUTH_KEY("fail_window_ms", users.fail_window_ms, 1, 86400000),
+	AUTH_KEY("fail_delay_ms", users.fail_delay_ms, 0, 600000),
+	AUTH_KEY("ring_size", ring_size, 64, 1 << 20),
 };
 
 static void
@@ -221,6 +236,27 @@ tq_config_set(struct tq_config *c, const char *section, const char *key, const c
 			return -EINVAL;
 		}
 		snprintf(dst, sizeof(c->amqp.default_user), "%s", value);
+		return 0;
+	}
+	if (strcmp(section, "auth") == 0 && strcmp(key, "definitions") == 0) {
+		if (strlen(value) >= sizeof(c->auth.definitions)) {
+			snprintf(err, errlen, "auth.definitions: at most %zu bytes",
+				 sizeof(c->auth.definitions) - 1);
+			return -EINVAL;
+		}
+		snprintf(c->auth.definitions, sizeof(c->auth.definitions), "%s", value);
+		return 0;
+	}
+	if (strcmp(section, "metrics") == 0 && strcmp(key, "address") == 0) {
+		struct in_addr a;
+
+		if (strlen(value) >= sizeof(c->metrics.address) ||
+		    inet_pton(AF_INET, value, &a) != 1) {
+			snprintf(err, errlen, "metrics.address must be an IPv4 address, not '%s'",
+				 value);
+			return -EINVAL;
+		}
+		snprintf(c->metrics.address, sizeof(c->metrics.address), "%s", value);
 		return 0;
 	}
 	if (strcmp(section, "mqtt") == 0 && strcmp(key, "shared_strategy") == 0) {

@@ -7,14 +7,18 @@
 
 #include <stddef.h>
 
+#include "control/tq_cplane.h"
 #include "dataplane/tq_worker.h"
 #include "proto/amqp/tq_amqp_broker.h"
 #include "proto/mqtt/tq_mqtt_broker.h"
+#include "tq_metrics.h"
 
 struct tq_config {
 	struct tq_dp_conf dp;
 	struct tq_mqtt_conf mqtt; /* [mqtt] */
 	struct tq_amqp_conf amqp; /* [amqp] */
+	struct tq_metrics_conf metrics; /* [metrics] */
+	struct tq_cplane_conf auth; /* [auth] */
 	char path[256]; /* config file loaded, "" when none */
 };
 

@@ -14,6 +14,7 @@
  *   dead letters    a FIFO of nodes waiting for tq_aqueue_take_dead().
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -1067,6 +1068,31 @@ tq_aqueue_purge(struct tq_aqueue *q)
 	}
 	q->st.purged += n;
 	return n;
+}
+
+int
+tq_aqueue_set_limits(struct tq_aqueue *q, const struct tq_aqueue_conf *conf)
+{
+	uint64_t n = 0;
+
+	if (!conf || conf->overflow > TQ_AQUEUE_REJECT_PUBLISH_DLX)
+		return -EINVAL;
+	q->conf.max_length = conf->max_length;
+	q->conf.max_length_bytes = conf->max_length_bytes;
+	q->conf.overflow = conf->overflow;
+	q->conf.message_ttl = conf->message_ttl;
+	q->conf.dead_letter = conf->dead_letter;
+	if (q->conf.overflow != TQ_AQUEUE_DROP_HEAD)
+		return 0; /* the reject modes refuse what comes, never drop what is held */
+	while (over_limits(q, 0, 0)) {
+		struct aq_node *h = any_ready_head(q);
+
+		ready_unlink(q, h);
+		q->st.dropped++;
+		dispose(q, h, TQ_AQUEUE_DEAD_MAXLEN);
+		n++;
+	}
+	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 /* ---- consumers ---- */

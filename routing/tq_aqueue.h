@@ -283,6 +283,22 @@ unsigned int tq_aqueue_take_dead(struct tq_aqueue *q, struct tq_aqueue_dead *out
 /* queue.purge: release every ready message (no dead-lettering, as RabbitMQ). Returns the count. */
 uint64_t tq_aqueue_purge(struct tq_aqueue *q);
 
+/*
+ * A policy changed the queue's settings while it lives: take max_length, max_length_bytes,
+ * overflow, message_ttl and dead_letter from @conf (its other fields are ignored: priority
+ * levels, single active consumer and groups are fixed at create). As RabbitMQ does:
+ *   - drop-head: ready messages over the new limits are dropped from the head at once
+ *     (dead-lettered "maxlen" when dead_letter is on, else released), as a publish would;
+ *   - reject-publish(-dlx): nothing is dropped; publishes are refused until the queue is
+ *     back under its limits;
+ *   - message_ttl applies to messages published from now on; held ones keep their deadline
+ *     (RabbitMQ computes a message's expiry when it is enqueued);
+ *   - turning dead_letter off leaves dead letters already pending to tq_aqueue_take_dead().
+ * Returns the number of messages dropped (saturating at INT_MAX), or -EINVAL (@conf NULL or
+ * a bad overflow: nothing changed). Drain tq_aqueue_take_dead() afterwards.
+ */
+int tq_aqueue_set_limits(struct tq_aqueue *q, const struct tq_aqueue_conf *conf);
+
 uint64_t tq_aqueue_ready(const struct tq_aqueue *q); /* queue.declare-ok message_count */
 uint64_t tq_aqueue_ready_bytes(const struct tq_aqueue *q);
 uint64_t tq_aqueue_unacked(const struct tq_aqueue *q);

@@ -483,6 +483,12 @@ tq_tcp_user(const struct tq_tcp_conn *c)
 	return c->user;
 }
 
+uint32_t
+tq_tcp_remote_addr(const struct tq_tcp_conn *c)
+{
+	return c->key.raddr;
+}
+
 void *
 tq_tcp_listener_user(const struct tq_tcp_conn *c)
 {

@@ -120,6 +120,8 @@ void tq_tcp_abort(struct tq_tcp_conn *c);
 
 void tq_tcp_set_user(struct tq_tcp_conn *c, void *user);
 void *tq_tcp_user(const struct tq_tcp_conn *c);
+/* The peer's IPv4 address, network order. Owner worker. */
+uint32_t tq_tcp_remote_addr(const struct tq_tcp_conn *c);
 void *tq_tcp_listener_user(const struct tq_tcp_conn *c);
 struct tq_worker *tq_tcp_worker(const struct tq_tcp_conn *c);
 

@@ -73,13 +73,134 @@ tq_amqp_post(struct tq_worker *from, uint16_t dst, struct tq_amqp_op *op)
 		wk->local_tail = op;
 		return 0;
 	}
-	if (tq_worker_post(tq_dp.workers[dst], &rm, from) < 0) {
+	if (!from->amqp->ob_head[dst] && tq_worker_post(tq_dp.workers[dst], &rm, NULL) == 0)
+		return 0;
+	/* the ring is full, or others wait for it already: in order behind them (ob_flush) */
+	{
+		struct tq_amqp_worker *wk = from->amqp;
+
 		tq_worker_count(from, TQ_CTR_amqp_ring_full);
-		tq_msg_unref(op->msg);
-		tq_amqp_op_free(op);
-		return -1;
+		op->next = NULL;
+		if (wk->ob_tail[dst])
+			wk->ob_tail[dst]->next = op;
+		else
+			wk->ob_head[dst] = op;
+		wk->ob_tail[dst] = op;
+		wk->ob_n++;
 	}
 	return 0;
+}
+
+void
+tq_amqp_ob_wait(struct tq_amqp_conn *c)
+{
+	struct tq_amqp_worker *wk = c->w->amqp;
+
+	if (c->ob_wait)
+		return;
+	c->ob_wait = true;
+	/* a slot may be listed twice (its connection went, the next one waits too): bounded
+	 * by falling back to a walk over every slot */
+	if (wk->ob_nwait < wk->nslots)
+		wk->ob_wait[wk->ob_nwait++] = c->slot;
+	else
+		wk->ob_wait_all = true;
+}
+
+void
+tq_amqp_stall_wait(struct tq_amqp_conn *c)
+{
+	struct tq_amqp_worker *wk = c->w->amqp;
+
+	if (wk->nstall < wk->nslots) /* else the tick's walk (tq_amqp_conns_unstall) finds it */
+		wk->stall_wait[wk->nstall++] = c->slot;
+}
+
+/*
+ * The loop: publishers stalled for want of memory read again, at most every millisecond and
+ * once an eighth of the message pool is free (the tick alone made them wait 100 ms while the
+ * queues drained in a few). A slot listed twice, or a stall that ended at the tick, costs a
+ * look. Returns the work done.
+ */
+static unsigned int
+stall_retry(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	struct rte_mempool *mp = tq_amqp.msg_pool;
+	uint64_t now = tq_msg_now_ms();
+	uint32_t k = wk->nstall;
+	unsigned int n = 0;
+
+	if (now == wk->stall_ms || tq_dp.stop)
+		return 0;
+	wk->stall_ms = now;
+	if (rte_mempool_avail_count(mp) < mp->size / 8)
+		return 0;
+	while (k-- && wk->nstall) { /* those that stall again go back on top: k bounds it */
+		struct tq_amqp_conn *c = wk->conns[wk->stall_wait[--wk->nstall]];
+
+		if (c && c->stalled) {
+			c->stalled = false;
+			tq_amqp_conn_resume(c);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The loop: operations that waited for a full ring go, in order per destination; once none
+ * waits, the connections that stopped reading for them read on. Returns the work done.
+ */
+static unsigned int
+ob_flush(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	unsigned int n = 0;
+
+	for (uint16_t d = 0; wk->ob_n && d < tq_dp.nb_workers; d++) {
+		while (wk->ob_head[d]) {
+			struct tq_amqp_op *op = wk->ob_head[d], *next = op->next;
+			struct tq_ring_msg rm = {.type = TQ_MSG_AMQP_OP,
+						 .b = (uint64_t)(uintptr_t)op};
+
+			/* next is read before: once posted, the op is the receiver's */
+			if (tq_worker_post(tq_dp.workers[d], &rm, NULL) < 0)
+				break;
+			wk->ob_head[d] = next;
+			if (!next)
+				wk->ob_tail[d] = NULL;
+			wk->ob_n--;
+			n++;
+		}
+	}
+	if (tq_dp.stop) /* shutdown (drain_all): nothing is read any more */
+		return n;
+	/* resuming may fill the outbox again: then the rest wait for the next round */
+	while (!wk->ob_n && wk->ob_nwait) {
+		struct tq_amqp_conn *c = wk->conns[wk->ob_wait[--wk->ob_nwait]];
+
+		if (c && c->ob_wait) {
+			c->ob_wait = false;
+			tq_amqp_conn_resume(c);
+			n++;
+		}
+	}
+	if (!wk->ob_n && !wk->ob_nwait && wk->ob_wait_all) {
+		wk->ob_wait_all = false;
+		for (uint32_t s = 0; s < wk->nslots && !wk->ob_n; s++) {
+			struct tq_amqp_conn *c = wk->conns[s];
+
+			if (c && c->ob_wait) {
+				c->ob_wait = false;
+				tq_amqp_conn_resume(c);
+				n++;
+			}
+		}
+		if (wk->ob_n) /* some may still wait: walk again next time */
+			wk->ob_wait_all = true;
+	}
+	return n;
 }
 
 static void
@@ -94,6 +215,7 @@ run_op(struct tq_worker *w, struct tq_amqp_op *op)
 	case OP_PURGE:
 	case OP_DELETE:
 	case OP_PAUSE:
+	case OP_CREDIT:
 		tq_amqp_queue_op(w, op);
 		break;
 	default:
@@ -115,6 +237,12 @@ tq_amqp_local_run(struct tq_worker *w)
 
 	if (!wk)
 		return 0;
+	/* policies changed (tq_amqp_policies_changed): this home's queues take them now */
+	if (__atomic_load_n(&tq_amqp.policies_bump, __ATOMIC_ACQUIRE) != wk->policies_seen) {
+		wk->policies_seen = __atomic_load_n(&tq_amqp.policies_bump, __ATOMIC_ACQUIRE);
+		tq_amqp_queues_policies(w);
+		n++;
+	}
 	while (wk->local_head) { /* what these post to us joins the end: run it too */
 		struct tq_amqp_op *op = wk->local_head;
 
@@ -124,6 +252,12 @@ tq_amqp_local_run(struct tq_worker *w)
 		run_op(w, op);
 		n++;
 	}
+	if (wk->ob_n || wk->ob_nwait || wk->ob_wait_all)
+		n += ob_flush(w);
+	if (wk->nstall)
+		n += stall_retry(w);
+	if (wk->ndirty) /* last: what the operations above wrote goes out together */
+		n += tq_amqp_conns_flush(w);
 	return n;
 }
 
@@ -161,9 +295,16 @@ worker_init(struct tq_worker *w, const struct tq_amqp_conf *conf)
 	wk->scratch_cap = conf->frame_max + 1024;
 	wk->scratch = rte_malloc_socket("tq_amqp_scratch", wk->scratch_cap, 0, w->socket);
 	wk->nslots = tq_tcp_cfg.max_conns;
+	wk->snd_buf = tq_tcp_cfg.snd_buf;
 	wk->conns = calloc(wk->nslots, sizeof(*wk->conns));
 	wk->gens = calloc(wk->nslots, sizeof(*wk->gens));
-	if (!wk->scratch || !wk->conns || !wk->gens)
+	wk->ob_head = calloc(tq_dp.nb_workers, sizeof(*wk->ob_head));
+	wk->ob_tail = calloc(tq_dp.nb_workers, sizeof(*wk->ob_tail));
+	wk->ob_wait = calloc(wk->nslots, sizeof(*wk->ob_wait));
+	wk->dirty = calloc(wk->nslots, sizeof(*wk->dirty));
+	wk->stall_wait = calloc(wk->nslots, sizeof(*wk->stall_wait));
+	if (!wk->scratch || !wk->conns || !wk->gens || !wk->ob_head || !wk->ob_tail ||
+	    !wk->ob_wait || !wk->dirty || !wk->stall_wait)
 		return -ENOMEM;
 	wk->xs = tq_exchange_scratch_create(1024, 256);
 	if (!wk->xs)
@@ -189,6 +330,11 @@ worker_free(struct tq_worker *w)
 	rte_free(wk->scratch);
 	free(wk->conns);
 	free(wk->gens);
+	free(wk->ob_head); /* empty: drained at close (drain_all) */
+	free(wk->ob_tail);
+	free(wk->ob_wait);
+	free(wk->dirty);
+	free(wk->stall_wait);
 	rte_free(wk);
 	w->amqp = NULL;
 }
@@ -212,10 +358,13 @@ tq_amqp_broker_start(const struct tq_amqp_conf *conf)
 	tq_amqp.xreg = tq_exchange_reg_create();
 	if (!tq_amqp.xreg || (rc = tq_exchange_vhost_add(tq_amqp.xreg, "/", 1)) < 0)
 		goto fail;
+	if ((rc = tq_amqp_admin_init()) < 0) /* its list of vhosts: "/" */
+		goto fail;
 	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
 		if ((rc = worker_init(tq_dp.workers[i], conf)) < 0)
 			goto fail;
 	tq_worker_app_register(TQ_MSG_AMQP_OP, ring_op);
+	tq_worker_app_register(TQ_MSG_AMQP_AUTH, tq_amqp_login_answer);
 	tq_worker_app_poll(tq_amqp_local_run);
 	tq_amqp_bridge_init();
 	tq_worker_app_tick(amqp_tick);
@@ -258,6 +407,7 @@ tq_amqp_broker_close(void)
 	tq_bridge_to_amqp = NULL;
 	tq_amqp_queues_free(); /* before the registry: deleting queues unregisters them */
 	tq_exchange_reg_destroy(tq_amqp.xreg);
+	tq_amqp_admin_close();
 	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
 		if (tq_dp.workers[i])
 			worker_free(tq_dp.workers[i]);

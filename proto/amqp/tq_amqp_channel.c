@@ -86,13 +86,14 @@ tq_amqp_chan_free(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 	}
 	if (ch->commit_waiting) /* the connection no longer waits for this channel */
 		c->waiting--;
-	while (ch->held) { /* held deliveries go back to their queues */
+	while (ch->held) { /* held deliveries go back to their queues (no-ack ones are gone) */
 		struct tq_amqp_op *op = ch->held;
 		struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
 					    .cons = (uint8_t)op->b};
 
 		ch->held = op->next;
-		settle(c, ch->id, &u, SETTLE_REQUEUE);
+		if (op->a != UINT64_MAX)
+			settle(c, ch->id, &u, SETTLE_REQUEUE);
 		tq_msg_unref(op->msg);
 		tq_amqp_op_free(op);
 	}
@@ -110,7 +111,17 @@ tq_amqp_chan_free(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 
 /* -- deliveries out ----------------------------------------------------------------- */
 
-/* basic.deliver / get-ok / return + content header + body frames, body by reference. */
+/* Bodies up to this size are copied after the method and header: their frames then share
+ * mbufs with the frames before and after them (tq_amqp_send) instead of taking four each
+ * (frames, body by reference, frame end). */
+#define INLINE_BODY_MAX 1024
+
+/*
+ * basic.deliver / get-ok / return + content header + body frames, small bodies copied,
+ * larger ones by reference. 0 (counted in amqp_deliveries), -ENOMEM (no mbufs now: nothing
+ * was queued, try again later), -EPIPE (the connection is closing), or a permanent error
+ * (-EMSGSIZE: it can never go).
+ */
 static int
 send_content(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx, const void *args,
 	     const struct tq_msg *m)
@@ -120,6 +131,7 @@ send_content(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx, cons
 	ssize_t n, h;
 	uint32_t off = 0, max = c->frame_max - TQ_AMQP_FRAME_OVERHEAD;
 	uint8_t *p = wk->scratch;
+	int rc;
 
 	n = tq_amqp_method_encode(p, wk->scratch_cap, channel, &tq_amqp_methods[method_idx], args);
 	if (n < 0)
@@ -131,9 +143,27 @@ send_content(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx, cons
 	tq_amqp_frame_head_encode(p + n, (size_t)h, TQ_AMQP_FRAME_HEADER, channel, m->props_len);
 	memcpy(p + n + TQ_AMQP_FRAME_HDR_LEN, tq_msg_amqp_header(m), m->props_len);
 	p[n + h - 1] = TQ_AMQP_FRAME_END;
+	if (m->payload_len <= RTE_MIN((uint32_t)INLINE_BODY_MAX, max) &&
+	    (size_t)(n + h) + TQ_AMQP_FRAME_OVERHEAD + m->payload_len <= wk->scratch_cap) {
+		uint8_t *b = p + n + h;
+
+		if (m->payload_len) {
+			tq_amqp_frame_head_encode(b, TQ_AMQP_FRAME_HDR_LEN, TQ_AMQP_FRAME_BODY,
+						  channel, m->payload_len);
+			tq_mbuf_copy_out(m->payload, 0, m->payload_len, b + TQ_AMQP_FRAME_HDR_LEN);
+			b[TQ_AMQP_FRAME_HDR_LEN + m->payload_len] = TQ_AMQP_FRAME_END;
+			h += TQ_AMQP_FRAME_OVERHEAD + m->payload_len;
+		}
+		rc = tq_amqp_send(c, p, (size_t)(n + h));
+		if (rc == 0)
+			tq_worker_count(c->w, TQ_CTR_amqp_deliveries);
+		return rc;
+	}
 	head = tq_mbuf_from_bytes(c->w->pool, p, (uint32_t)(n + h));
-	if (!head)
+	if (!head) {
+		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
 		return -ENOMEM;
+	}
 	tail = rte_pktmbuf_lastseg(head);
 	while (off < m->payload_len) {
 		uint32_t len = RTE_MIN(max, m->payload_len - off);
@@ -146,11 +176,14 @@ send_content(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx, cons
 		b = tq_mbuf_from_bytes(c->w->pool, &fe, 1);
 		if (!a || !body || !b ||
 		    head->nb_segs + 2u + body->nb_segs > RTE_MBUF_MAX_NB_SEGS) {
+			rc = a && body && b ? -EMSGSIZE : -ENOMEM;
+			if (rc == -ENOMEM)
+				tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
 			rte_pktmbuf_free(a);
 			rte_pktmbuf_free(body);
 			rte_pktmbuf_free(b);
 			rte_pktmbuf_free(head);
-			return -ENOMEM;
+			return rc;
 		}
 		tail->next = a;
 		a->next = body;
@@ -160,8 +193,10 @@ send_content(struct tq_amqp_conn *c, uint16_t channel, uint32_t method_idx, cons
 		tail = b;
 		off += len;
 	}
-	tq_worker_count(c->w, TQ_CTR_amqp_deliveries);
-	return tq_amqp_send_chain(c, head);
+	rc = tq_amqp_send_chain(c, head);
+	if (rc == 0)
+		tq_worker_count(c->w, TQ_CTR_amqp_deliveries);
+	return rc;
 }
 
 static bool
@@ -185,32 +220,98 @@ unacked_push(struct tq_amqp_chan *ch, const struct tq_amqp_unacked *u)
 	return true;
 }
 
-/* basic.deliver for @op to consumer @k (its message reference stays the op's). */
+/* Output a connection may gather in one loop iteration before its consumers' credit waits
+ * for the end of the iteration (tq_amqp_conns_flush), when TCP takes it. */
+#define OUTPUT_BATCH_MAX (64 * 1024)
+
+/*
+ * May the consumers of @c be sent more? Not while its output waits for TCP (the send queue
+ * was full) or is a batch already; and while the worker's mbufs run short (under a quarter
+ * free), only once its send queue is down to an eighth. Never on the pool alone: queued
+ * payloads may hold much of it, and only deliveries make them go.
+ */
+static bool
+output_room(const struct tq_amqp_conn *c)
+{
+	struct rte_mempool *mp = c->w->pool;
+
+	if (c->ctl_blocked || c->ctl_len >= OUTPUT_BATCH_MAX)
+		return false;
+	return tq_tcp_send_space(c->tcp) >= c->w->amqp->snd_buf - c->w->amqp->snd_buf / 8 ||
+	       rte_mempool_avail_count(mp) >= mp->size / 4;
+}
+
+/*
+ * Give consumer @ci's home back the credit of what TCP took, in batches, while the output has
+ * room (output_room); else the connection owes it, paid from tq_amqp_chan_output_room
+ * (writable, the tick).
+ */
 static void
+credit_return(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, uint8_t ci)
+{
+	struct tq_amqp_consumer *k = &ch->cons[ci];
+	struct tq_amqp_op *op;
+
+	if (k->owed < TQ_AMQP_CREDIT_BATCH || !k->used)
+		return;
+	if (!output_room(c) || !(op = tq_amqp_op_new(c->w, OP_CREDIT))) {
+		c->credit_owed = true;
+		return;
+	}
+	op->qidx = k->qidx;
+	op->qgen = k->qgen;
+	op->handle = tq_amqp_handle(c, ch->id);
+	op->a = k->owed;
+	op->b = ci;
+	k->owed = 0;
+	tq_amqp_queue_post(c->w, op);
+}
+
+/*
+ * basic.deliver for @op to consumer @k (its message reference stays the op's). 0, or
+ * -ENOMEM: no mbufs now, nothing happened (the caller holds the op and tries again later).
+ */
+static int
 deliver_now(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, struct tq_amqp_consumer *k,
 	    const struct tq_amqp_op *op)
 {
 	struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
 				    .cons = (uint8_t)op->b};
 	struct tq_amqp_basic_deliver d = {0};
+	int rc;
 
 	d.consumer_tag.p = (const uint8_t *)k->tag;
 	d.consumer_tag.len = k->tag_len;
-	d.delivery_tag = ch->next_tag++;
+	d.delivery_tag = ch->next_tag; /* taken once the frames are queued */
 	d.redelivered = op->b >> 8 & 1;
 	d.exchange.p = (const uint8_t *)tq_msg_exchange(op->msg);
 	d.exchange.len = op->msg->exchange_len;
 	d.routing_key.p = (const uint8_t *)tq_msg_topic(op->msg);
 	d.routing_key.len = op->msg->topic_len;
 	u.tag = d.delivery_tag;
-	if (!k->no_ack) {
-		if (!unacked_push(ch, &u)) {
-			tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
-			return;
-		}
-		ch->live++;
+	if (!k->no_ack && !unacked_push(ch, &u)) {
+		settle(c, ch->id, &u, SETTLE_REQUEUE);
+		tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
+		return 0;
 	}
-	send_content(c, ch->id, TQ_AMQP_IDX_BASIC_DELIVER, &d, op->msg);
+	rc = send_content(c, ch->id, TQ_AMQP_IDX_BASIC_DELIVER, &d, op->msg);
+	if (rc < 0 && rc != -EPIPE) { /* not sent: its unacked entry (the last) goes again */
+		if (!k->no_ack)
+			ch->un_n--;
+		if (rc == -ENOMEM)
+			return -ENOMEM;
+		/* it can never go (a header larger than a frame): the queue forgets it */
+		tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
+		if (!k->no_ack)
+			settle(c, ch->id, &u, SETTLE_DISCARD);
+		return 0;
+	}
+	if (!k->no_ack)
+		ch->live++;
+	ch->next_tag++;
+	k->owed++;
+	credit_return(c, ch, (uint8_t)op->b);
+	return 0;
 }
 
 /* Tell the homes of the channel's consumers to stop (or resume) delivering. */
@@ -234,24 +335,157 @@ set_paused(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, bool paused)
 	}
 }
 
-/* Acks made room under the channel's prefetch: held deliveries go out, then the homes resume. */
+/*
+ * Held deliveries go out, in order, while the channel's prefetch has room (acks made some)
+ * and mbufs can be had (else the tick or writable tries again); then the homes resume.
+ */
 static void
 release_held(struct tq_amqp_conn *c, struct tq_amqp_chan *ch)
 {
-	while (ch->held && (!ch->global_prefetch || ch->live < ch->global_prefetch)) {
+	while (ch->held) {
 		struct tq_amqp_op *op = ch->held;
 		uint8_t ci = (uint8_t)op->b;
+		struct tq_amqp_consumer *k = &ch->cons[ci];
 
+		if (k->used && k->qidx == op->qidx && k->qgen == op->qgen) {
+			if (!k->no_ack && ch->global_prefetch && ch->live >= ch->global_prefetch)
+				break;
+			if (deliver_now(c, ch, k, op) == -ENOMEM) {
+				c->held_retry = true;
+				break;
+			}
+		} /* else its consumer went: the home took back what it had unacked */
 		ch->held = op->next;
 		if (!ch->held)
 			ch->held_tail = NULL;
-		if (ch->cons[ci].used && ch->cons[ci].qidx == op->qidx)
-			deliver_now(c, ch, &ch->cons[ci], op);
 		tq_msg_unref(op->msg);
 		tq_amqp_op_free(op);
 	}
 	if (!ch->held)
 		set_paused(c, ch, false);
+}
+
+/* Keep @op (a delivery) on the channel after those held already. */
+static void
+hold(struct tq_amqp_chan *ch, struct tq_amqp_op *op)
+{
+	op->next = NULL;
+	if (ch->held_tail)
+		ch->held_tail->next = op;
+	else
+		ch->held = op;
+	ch->held_tail = op;
+}
+
+/*
+ * A delivery for consumer @ci of a channel that cannot take it: the consumer went, or its
+ * channel or connection is closing. A consumer still registered is cancelled at its home
+ * first, so the home stops sending to it; then the message goes back (a requeue that
+ * arrives after the cancel finds it requeued already). Without the cancel the home gave the
+ * requeued message straight back to the same consumer, for as long as the channel lingered.
+ */
+static void
+deliver_stale(struct tq_worker *w, struct tq_amqp_conn *c, const struct tq_amqp_op *op)
+{
+	uint8_t ci = (uint8_t)op->b;
+	struct tq_amqp_chan *ch = c ? chan_get(c, TQ_AMQP_H_CHAN(op->handle)) : NULL;
+	struct tq_amqp_consumer *k = ch && ci < TQ_AMQP_MAX_CONSUMERS ? &ch->cons[ci] : NULL;
+
+	if (k && k->used && k->qidx == op->qidx && k->qgen == op->qgen) {
+		struct tq_amqp_op *cancel = tq_amqp_op_new(w, OP_CANCEL);
+
+		if (cancel) {
+			cancel->qidx = k->qidx;
+			cancel->qgen = k->qgen;
+			cancel->handle = op->handle;
+			cancel->b = ci;
+			tq_amqp_queue_post(w, cancel);
+			k->used = false;
+		}
+	}
+	if (op->a != UINT64_MAX) { /* not no-ack */
+		struct tq_amqp_op *back = tq_amqp_op_new(w, OP_SETTLE);
+
+		if (back) {
+			back->qidx = op->qidx;
+			back->qgen = op->qgen;
+			back->handle = op->handle;
+			back->a = op->a;
+			back->b = SETTLE_REQUEUE | (uint64_t)ci << 8;
+			tq_amqp_queue_post(w, back);
+		}
+	}
+	tq_worker_count(w, TQ_CTR_amqp_stale_ops);
+}
+
+void
+tq_amqp_chan_output_room(struct tq_amqp_conn *c)
+{
+	uint32_t seen = 0;
+
+	if (!c->chans || c->ctl_blocked || (!c->held_retry && !c->credit_owed))
+		return;
+	c->held_retry = false; /* set again by what still cannot go */
+	c->credit_owed = false;
+	for (uint32_t i = 1; i <= c->channel_max && seen < c->nchans; i++) {
+		struct tq_amqp_chan *ch = c->chans[i];
+
+		if (!ch)
+			continue;
+		seen++;
+		if (ch->held)
+			release_held(c, ch);
+		for (unsigned int ci = 0; ci < TQ_AMQP_MAX_CONSUMERS; ci++)
+			credit_return(c, ch, (uint8_t)ci);
+	}
+}
+
+/* Settle the message of get reply @op at its queue (works with its connection gone). */
+static void
+get_settle(struct tq_worker *w, const struct tq_amqp_op *op, uint8_t mode)
+{
+	struct tq_amqp_op *s = tq_amqp_op_new(w, OP_SETTLE);
+
+	if (!s)
+		return;
+	s->qidx = op->qidx;
+	s->qgen = op->qgen;
+	s->handle = op->handle;
+	s->a = op->a;
+	s->b = mode | 0xffu << 8; /* the basic.get pseudo-consumer */
+	tq_amqp_queue_post(w, s);
+}
+
+/* basic.get-ok for reply @op; 0, or -ENOMEM (nothing sent: the caller answers get-empty). */
+static int
+get_ok(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_amqp_op *op)
+{
+	bool no_ack = op->b >> 62 & 1;
+	struct tq_amqp_basic_get_ok g = {0};
+	struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen, .qdid = op->a,
+				    .cons = 0xff};
+	int rc;
+
+	g.delivery_tag = ch->next_tag;
+	g.redelivered = op->b >> 63;
+	g.exchange.p = (const uint8_t *)tq_msg_exchange(op->msg);
+	g.exchange.len = op->msg->exchange_len;
+	g.routing_key.p = (const uint8_t *)tq_msg_topic(op->msg);
+	g.routing_key.len = op->msg->topic_len;
+	g.message_count = (uint32_t)(op->b & 0xffffffff);
+	u.tag = g.delivery_tag;
+	if (!no_ack && !unacked_push(ch, &u)) {
+		tq_amqp_conn_error(c, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", 0);
+		return -ENOMEM;
+	}
+	rc = send_content(c, ch->id, TQ_AMQP_IDX_BASIC_GET_OK, &g, op->msg);
+	if (rc < 0 && rc != -EPIPE) { /* not sent: back to the queue */
+		if (!no_ack)
+			ch->un_n--;
+		return -ENOMEM;
+	}
+	ch->next_tag++;
+	return 0;
 }
 
 /* OP_DELIVER / OP_GET_REPLY / OP_CONFIRM / OP_REPLY / OP_CANCELLED for one of our channels */
@@ -269,66 +503,46 @@ tq_amqp_chan_op(struct tq_worker *w, struct tq_amqp_op *op)
 		uint8_t ci = (uint8_t)op->b;
 		struct tq_amqp_consumer *k = ch && ci < TQ_AMQP_MAX_CONSUMERS ? &ch->cons[ci] : NULL;
 
-		if (!k || !k->used || k->qidx != op->qidx) {
-			/* the consumer went meanwhile: the message goes back */
-			if (!(op->b >> 16 & 1)) { /* not no-ack */
-				struct tq_amqp_op *back = tq_amqp_op_new(w, OP_SETTLE);
-
-				if (back) {
-					back->qidx = op->qidx;
-					back->qgen = op->qgen;
-					back->handle = op->handle;
-					back->a = op->a;
-					back->b = SETTLE_REQUEUE | (uint64_t)ci << 8;
-					tq_amqp_queue_post(w, back);
-				}
-			}
-			tq_worker_count(w, TQ_CTR_amqp_stale_ops);
+		if (!k || !k->used || k->qidx != op->qidx || k->qgen != op->qgen) {
+			deliver_stale(w, c, op);
 			break;
 		}
-		if (!k->no_ack && ch->global_prefetch && (ch->live >= ch->global_prefetch || ch->held)) {
-			/* over the channel's prefetch: held here, the homes pause */
-			op->next = NULL;
-			if (ch->held_tail)
-				ch->held_tail->next = op;
-			else
-				ch->held = op;
-			ch->held_tail = op;
-			set_paused(c, ch, true);
+		if (ch->held) { /* after those waiting already (same consumer: in order) */
+			hold(ch, op);
+			if (!k->no_ack && ch->global_prefetch && ch->live >= ch->global_prefetch)
+				set_paused(c, ch, true);
 			return; /* the op (and its message) stays with the channel */
 		}
-		deliver_now(c, ch, k, op);
+		if (!k->no_ack && ch->global_prefetch && ch->live >= ch->global_prefetch) {
+			/* over the channel's prefetch: held here, the homes pause */
+			hold(ch, op);
+			set_paused(c, ch, true);
+			return;
+		}
+		if (deliver_now(c, ch, k, op) == -ENOMEM) { /* no mbufs: again later, in order */
+			hold(ch, op);
+			c->held_retry = true;
+			return;
+		}
 		break;
 	}
 	case OP_GET_REPLY:
+		/* the home lends every message it gets (a != UINT64_MAX), no-ack ones too (b bit
+		 * 62): acked once get-ok is out, back to the queue when it cannot go */
+		if (ch && op->msg && get_ok(c, ch, op) == 0) {
+			if (op->b >> 62 & 1)
+				get_settle(w, op, SETTLE_ACK);
+		} else if (ch) {
+			struct tq_amqp_basic_get_empty e = {0};
+
+			if (op->msg)
+				get_settle(w, op, SETTLE_REQUEUE);
+			tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_BASIC_GET_EMPTY, &e);
+		} else if (op->msg) {
+			get_settle(w, op, SETTLE_REQUEUE);
+		}
 		if (c) {
 			c->waiting--;
-			if (ch && op->msg) {
-				struct tq_amqp_basic_get_ok g = {0};
-				struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen,
-							    .qdid = op->a, .cons = 0xff};
-
-				g.delivery_tag = ch->next_tag++;
-				g.redelivered = op->b >> 63;
-				g.exchange.p = (const uint8_t *)tq_msg_exchange(op->msg);
-				g.exchange.len = op->msg->exchange_len;
-				g.routing_key.p = (const uint8_t *)tq_msg_topic(op->msg);
-				g.routing_key.len = op->msg->topic_len;
-				g.message_count = (uint32_t)(op->b & 0xffffffff);
-				u.tag = g.delivery_tag;
-				if (op->a != UINT64_MAX) /* not no-ack */
-					unacked_push(ch, &u);
-				send_content(c, ch->id, TQ_AMQP_IDX_BASIC_GET_OK, &g, op->msg);
-			} else if (ch) {
-				struct tq_amqp_basic_get_empty e = {0};
-
-				tq_amqp_send_method(c, ch->id, TQ_AMQP_IDX_BASIC_GET_EMPTY, &e);
-			} else if (op->msg && op->a != UINT64_MAX) {
-				struct tq_amqp_unacked u = {.qidx = op->qidx, .qgen = op->qgen,
-							    .qdid = op->a, .cons = 0xff};
-
-				settle(c, TQ_AMQP_H_CHAN(op->handle), &u, SETTLE_REQUEUE);
-			}
 			tq_amqp_conn_resume(c);
 		}
 		break;
@@ -455,8 +669,11 @@ on_queue(void *arg, uint32_t qidx, uint32_t qgen, uint16_t home)
 	struct tq_amqp_confirm *f;
 
 	(void)home;
-	if (!op)
+	if (!op) { /* this queue does not get it (ops_room makes it rare): the confirm says so */
+		if (rc->seq && (f = confirm_find(rc->ch, rc->seq)) != NULL)
+			f->nack = true;
 		return;
+	}
 	op->qidx = qidx;
 	op->qgen = qgen;
 	op->handle = tq_amqp_handle(rc->c, rc->ch->id);
@@ -918,6 +1135,31 @@ tx_rollback(struct tq_amqp_chan *ch)
 	ch->txs_n = 0;
 }
 
+/*
+ * Room in the shared operation pool for a publish's posts (one per queue it reaches): a post
+ * that found none would lose the message for that queue, so below the floor the publish
+ * waits unread like one that finds no message. The pool's count walks every lcore cache:
+ * after a check with plenty, the publishes that surely fit go unchecked.
+ */
+static bool
+ops_room(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	struct rte_mempool *mp = tq_amqp.op_pool;
+	unsigned int floor = RTE_MIN(2u * TQ_AMQP_ROUTE_MAX, mp->size / 4), avail;
+
+	if (wk->op_skip) {
+		wk->op_skip--;
+		return true;
+	}
+	avail = rte_mempool_avail_count(mp);
+	if (avail < floor)
+		return false;
+	/* every worker may publish as much meanwhile */
+	wk->op_skip = (avail - floor) / (TQ_AMQP_ROUTE_MAX * tq_dp.nb_workers);
+	return true;
+}
+
 void
 tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_amqp_method *m)
 {
@@ -958,6 +1200,8 @@ tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_am
 				   "UNEXPECTED_FRAME - expected content header or body", id);
 		return;
 	}
+	if (!tq_amqp_access_method(c, ch, m))
+		return; /* refused: the channel is closing (403) */
 	switch (id) {
 	case TQ_AMQP_CHANNEL_CLOSE:
 		tq_amqp_chan_free(c, ch);
@@ -1003,7 +1247,9 @@ tq_amqp_chan_method(struct tq_amqp_conn *c, uint16_t channel, const struct tq_am
 			return;
 		}
 		/* routing key and exchange now; the header completes the message */
-		pm = tq_msg_alloc(tq_amqp.msg_pool, p->routing_key.len + p->exchange.len, &heap);
+		pm = ops_room(c->w) ? tq_msg_alloc(tq_amqp.msg_pool,
+						   p->routing_key.len + p->exchange.len, &heap)
+				    : NULL;
 		if (!pm) { /* out of messages: this publish is read again later */
 			tq_worker_count(c->w, TQ_CTR_amqp_no_memory);
 			c->retry_frame = true;

@@ -7,13 +7,17 @@
  * is decoded where it lies, one split across mbufs is copied into the worker's scratch
  * buffer, body frames are taken by reference. Frames out go through one ordered chain
  * (c->ctl) that TCP takes as it can; while it holds more than CTL_BACKLOG_MAX bytes, or while
- * replies from queue homes are awaited, nothing more is read (the TCP window closes).
+ * replies from queue homes are awaited, nothing more is read (the TCP window closes). Frames
+ * given as bytes fill the chain's last mbuf and go to TCP at the end of the loop iteration
+ * (tq_amqp_conns_flush), so small frames share mbufs; chains go at once, with what waits.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/tq_access.h"
+#include "dataplane/tq_ctl.h"
 #include "tq_amqp_int.h"
 #include "tq_amqp_queue.h"
 
@@ -45,30 +49,27 @@ ctl_flush(struct tq_amqp_conn *c)
 	if (rc == 0) {
 		c->ctl = NULL;
 		c->ctl_len = 0;
+		c->ctl_blocked = false;
 	} else if (rc == -ENOBUFS) {
+		c->ctl_blocked = true;
 		tq_tcp_want_writable(c->tcp);
 	} else {
 		ctl_free(c->ctl);
 		c->ctl = NULL;
 		c->ctl_len = 0;
+		c->ctl_blocked = false;
 	}
 }
 
-/* Append a chain to what goes out, in order. */
-int tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m);
-int
-tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m)
+/* Link chain @m after what waits to go out (O(1): the tail is remembered). */
+static void
+ctl_append(struct tq_amqp_conn *c, struct rte_mbuf *m)
 {
 	uint32_t len = rte_pktmbuf_pkt_len(m);
 
-	if (c->state == AC_DEAD) {
-		rte_pktmbuf_free(m);
-		return -EPIPE;
-	}
 	/*
-	 * Appended at the remembered tail (O(1): a backlog used to make every append walk the
-	 * chain). The chain is a plain list for TCP, which reads next and data_len only, so
-	 * nb_segs just saturates instead of limiting how much may wait.
+	 * The chain is a plain list for TCP, which reads next and data_len only, so nb_segs
+	 * just saturates instead of limiting how much may wait.
 	 */
 	if (c->ctl) {
 		c->ctl_tail->next = m;
@@ -81,20 +82,119 @@ tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m)
 	c->ctl_tail = rte_pktmbuf_lastseg(m);
 	c->ctl_len += len;
 	c->last_tx_ms = tq_msg_now_ms();
+}
+
+/* Output goes to TCP now: before a close, whose FIN follows what TCP holds. */
+static void
+conn_close(struct tq_amqp_conn *c)
+{
+	ctl_flush(c);
+	c->state = AC_DEAD;
+	tq_tcp_close(c->tcp);
+}
+
+/* Append a chain to what goes out, in order. */
+int tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m);
+int
+tq_amqp_send_chain(struct tq_amqp_conn *c, struct rte_mbuf *m)
+{
+	if (c->state == AC_DEAD) {
+		rte_pktmbuf_free(m);
+		return -EPIPE;
+	}
+	ctl_append(c, m);
 	ctl_flush(c);
 	return 0;
 }
 
+/*
+ * Bytes out: copied into the free end of the last mbuf waiting to go when it is one of ours
+ * (direct, unshared), else into fresh mbufs; handed to TCP at the end of the loop iteration
+ * (tq_amqp_conns_flush) or with the next chain. Small frames (deliveries of small messages,
+ * confirms) so share mbufs: one per frame filled a send queue of 256 KiB with thousands of
+ * mbufs per connection, and a few slow consumers emptied the worker's pool.
+ */
 int
 tq_amqp_send(struct tq_amqp_conn *c, const void *buf, size_t len)
 {
-	struct rte_mbuf *m = tq_mbuf_from_bytes(c->w->pool, buf, (uint32_t)len);
+	struct tq_amqp_worker *wk = c->w->amqp;
+	struct rte_mbuf *t = c->ctl ? c->ctl_tail : NULL, *fresh[4], *m;
+	const uint8_t *src = buf;
+	uint32_t room = 0, per, need, n = 0, take;
 
-	if (!m) {
-		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
-		return -ENOMEM;
+	if (c->state == AC_DEAD)
+		return -EPIPE;
+	if (t && RTE_MBUF_DIRECT(t) && rte_mbuf_refcnt_read(t) == 1)
+		room = rte_pktmbuf_tailroom(t);
+	per = rte_pktmbuf_data_room_size(c->w->pool) - RTE_PKTMBUF_HEADROOM;
+	need = len > room ? (uint32_t)((len - room + per - 1) / per) : 0;
+	if (need > RTE_DIM(fresh)) { /* large: a chain of its own, out now */
+		m = tq_mbuf_from_bytes(c->w->pool, buf, (uint32_t)len);
+		if (!m) {
+			tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+			return -ENOMEM;
+		}
+		return tq_amqp_send_chain(c, m);
 	}
-	return tq_amqp_send_chain(c, m);
+	if (need && rte_pktmbuf_alloc_bulk(c->w->pool, fresh, need) < 0) {
+		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+		return -ENOMEM; /* nothing queued */
+	}
+	if (room) {
+		take = RTE_MIN(room, (uint32_t)len);
+		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), src, take);
+		t->data_len = (uint16_t)(t->data_len + take);
+		c->ctl->pkt_len += take;
+		c->ctl_len += take;
+		src += take;
+		len -= take;
+	}
+	for (; n < need; n++) {
+		m = fresh[n];
+		take = RTE_MIN((uint32_t)len, (uint32_t)rte_pktmbuf_tailroom(m));
+		memcpy(rte_pktmbuf_append(m, (uint16_t)take), src, take);
+		src += take;
+		len -= take;
+		ctl_append(c, m);
+	}
+	c->last_tx_ms = tq_msg_now_ms();
+	if (!c->dirty) { /* flushed at the end of the iteration */
+		if (wk->ndirty == wk->nslots) { /* only if slots went and came back: now then */
+			ctl_flush(c);
+			return 0;
+		}
+		c->dirty = true;
+		wk->dirty[wk->ndirty++] = c->slot;
+	}
+	return 0;
+}
+
+/*
+ * The loop, once per iteration: output of the connections that wrote bytes goes to TCP; those
+ * whose output drained give held deliveries and credit, and read what waits. Returns the
+ * work done.
+ */
+unsigned int
+tq_amqp_conns_flush(struct tq_worker *w)
+{
+	struct tq_amqp_worker *wk = w->amqp;
+	unsigned int n = 0;
+
+	while (wk->ndirty) { /* those the resumes below dirty again are taken too */
+		struct tq_amqp_conn *c = wk->conns[wk->dirty[--wk->ndirty]];
+
+		if (!c || !c->dirty)
+			continue; /* gone, or flushed with a chain meanwhile */
+		c->dirty = false;
+		ctl_flush(c);
+		n++;
+		if (c->ctl || tq_dp.stop)
+			continue;
+		tq_amqp_chan_output_room(c);
+		if (!c->ctl && c->rx_len)
+			tq_amqp_conn_resume(c);
+	}
+	return n;
 }
 
 int
@@ -166,8 +266,7 @@ tq_amqp_conn_error(struct tq_amqp_conn *c, uint16_t code, const char *text, uint
 	tq_worker_count(c->w, TQ_CTR_amqp_conn_errors);
 	if (c->state <= AC_START_OK && code != TQ_AMQP_ACCESS_REFUSED) {
 		/* before tune nothing was negotiated: close the socket (spec 4.10.2) */
-		c->state = AC_DEAD;
-		tq_tcp_close(c->tcp);
+		conn_close(c);
 		return;
 	}
 	tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE, &cl);
@@ -229,12 +328,16 @@ str_is(const struct tq_amqp_str *s, const char *v)
 	return s->len == n && memcmp(s->p, v, n) == 0;
 }
 
-/* PLAIN: "authzid \0 user \0 password"; AMQPLAIN: a table with LOGIN and PASSWORD. */
+/*
+ * The credentials in start-ok: PLAIN is "authzid \0 user \0 password"; AMQPLAIN a table with
+ * LOGIN and PASSWORD. false: another mechanism, or a response that is not one of these.
+ */
 static bool
-credentials_ok(const struct tq_amqp_connection_start_ok *so)
+credentials(const struct tq_amqp_connection_start_ok *so, struct tq_amqp_str *user,
+	    struct tq_amqp_str *pass)
 {
-	struct tq_amqp_str user = {0}, pass = {0};
-
+	memset(user, 0, sizeof(*user));
+	memset(pass, 0, sizeof(*pass));
 	if (str_is(&so->mechanism, "PLAIN")) {
 		const uint8_t *p = so->response.p, *end = p + so->response.len;
 		const uint8_t *z1 = memchr(p, 0, so->response.len), *z2;
@@ -244,23 +347,122 @@ credentials_ok(const struct tq_amqp_connection_start_ok *so)
 		z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
 		if (!z2)
 			return false;
-		user.p = z1 + 1;
-		user.len = (uint32_t)(z2 - z1 - 1);
-		pass.p = z2 + 1;
-		pass.len = (uint32_t)(end - z2 - 1);
-	} else if (str_is(&so->mechanism, "AMQPLAIN")) {
+		user->p = z1 + 1;
+		user->len = (uint32_t)(z2 - z1 - 1);
+		pass->p = z2 + 1;
+		pass->len = (uint32_t)(end - z2 - 1);
+		return true;
+	}
+	if (str_is(&so->mechanism, "AMQPLAIN")) {
 		/* the response is a table without its 4-byte size: walk it as contents */
 		struct tq_amqp_table t = {.p = so->response.p, .len = so->response.len};
 		struct tq_amqp_value v;
 
 		if (tq_amqp_table_get(t, "LOGIN", &v) == 1 && v.tag == TQ_AMQP_V_STR)
-			user = v.v.str;
+			*user = v.v.str;
 		if (tq_amqp_table_get(t, "PASSWORD", &v) == 1 && v.tag == TQ_AMQP_V_STR)
-			pass = v.v.str;
-	} else {
-		return false;
+			*pass = v.v.str;
+		return user->len > 0;
 	}
-	return str_is(&user, tq_amqp.conf.default_user) && str_is(&pass, tq_amqp.conf.default_pass);
+	return false;
+}
+
+static void
+login_refused(struct tq_amqp_conn *c, const char *why)
+{
+	char text[200];
+
+	/* authentication_failure_close: 403 with a reason, then close */
+	c->state = AC_TUNE_OK; /* so that conn_error sends the close */
+	tq_worker_count(c->w, TQ_CTR_amqp_auth_failures);
+	snprintf(text, sizeof(text), "ACCESS_REFUSED - %s", why);
+	tq_amqp_conn_error(c, TQ_AMQP_ACCESS_REFUSED, text, TQ_AMQP_CONNECTION_START_OK);
+}
+
+static void
+login_accepted(struct tq_amqp_conn *c)
+{
+	struct tq_amqp_connection_tune t = {
+		.channel_max = (uint16_t)tq_amqp.conf.channel_max,
+		.frame_max = tq_amqp.conf.frame_max,
+		.heartbeat = (uint16_t)tq_amqp.conf.heartbeat,
+	};
+
+	tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_TUNE, &t);
+	c->state = AC_TUNE_OK;
+}
+
+/*
+ * Hand the credentials to the control thread (dataplane/tq_ctl.h); reading pauses until
+ * the answer (tq_amqp_login_answer). Without a control plane: the config's default user.
+ */
+static void
+login(struct tq_amqp_conn *c, const struct tq_amqp_str *user, const struct tq_amqp_str *pass)
+{
+	struct tq_ctl_req *r;
+
+	if (user->len > TQ_CTL_USER_MAX || pass->len > TQ_CTL_DATA_MAX) {
+		login_refused(c, "Login was refused: credentials too long");
+		return;
+	}
+	if (!tq_ctl_ring) {
+		if (!str_is(user, tq_amqp.conf.default_user) ||
+		    !str_is(pass, tq_amqp.conf.default_pass)) {
+			login_refused(c, "Login was refused using authentication mechanism PLAIN");
+			return;
+		}
+		memcpy(c->user, user->p, user->len);
+		c->user[user->len] = '\0';
+		login_accepted(c);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		login_refused(c, "Login was refused: server busy");
+		return;
+	}
+	r->kind = TQ_CTL_LOGIN;
+	r->reply_type = TQ_MSG_AMQP_AUTH;
+	r->cookie = tq_amqp_handle(c, 0);
+	r->src_ip = c->tcp ? tq_tcp_remote_addr(c->tcp) : 0;
+	r->user_len = (uint16_t)user->len;
+	memcpy(r->user, user->p, user->len);
+	r->data_len = (uint16_t)pass->len;
+	memcpy(r->data, pass->p, pass->len);
+	if (tq_ctl_submit(c->w, r) < 0) {
+		free(r);
+		login_refused(c, "Login was refused: server busy");
+		return;
+	}
+	c->auth_pending = true;
+	c->waiting++;
+}
+
+/* The control thread's answer to login(): worker side, from the inbound ring. */
+void
+tq_amqp_login_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
+{
+	struct tq_ctl_req *r = (struct tq_ctl_req *)(uintptr_t)msg->b;
+	struct tq_amqp_conn *c = tq_amqp_conn_by_handle(w, r->cookie);
+
+	if (!c || !c->auth_pending) {
+		tq_worker_count(w, TQ_CTR_ctl_answers_stale);
+		free(r);
+		return;
+	}
+	c->auth_pending = false;
+	c->waiting--;
+	if (c->state == AC_START_OK) {
+		if (r->result == 1) {
+			memcpy(c->user, r->user, r->user_len);
+			c->user[r->user_len] = '\0';
+			login_accepted(c);
+		} else {
+			login_refused(c, "Login was refused using authentication mechanism PLAIN");
+		}
+	}
+	free(r);
+	tq_amqp_conn_resume(c);
 }
 
 static void
@@ -282,26 +484,16 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 			    v.tag == TQ_AMQP_V_BOOL && v.v.b)
 				c->can_block = true;
 		}
-		if (!credentials_ok(&m->args.connection_start_ok)) {
-			/* authentication_failure_close: 403 with a reason, then close */
-			c->state = AC_TUNE_OK; /* so that conn_error sends the close */
-			tq_worker_count(c->w, TQ_CTR_amqp_auth_failures);
-			tq_amqp_conn_error(c, TQ_AMQP_ACCESS_REFUSED,
-					   "ACCESS_REFUSED - Login was refused using authentication "
-					   "mechanism PLAIN",
-					   id);
-			return;
-		}
 		{
-			struct tq_amqp_connection_tune t = {
-				.channel_max = (uint16_t)tq_amqp.conf.channel_max,
-				.frame_max = tq_amqp.conf.frame_max,
-				.heartbeat = (uint16_t)tq_amqp.conf.heartbeat,
-			};
+			struct tq_amqp_str user, pass;
 
-			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_TUNE, &t);
+			if (!credentials(&m->args.connection_start_ok, &user, &pass)) {
+				login_refused(c, "Login was refused using authentication "
+						 "mechanism PLAIN");
+				return;
+			}
+			login(c, &user, &pass);
 		}
-		c->state = AC_TUNE_OK;
 		return;
 	case AC_TUNE_OK:
 		if (id != TQ_AMQP_CONNECTION_TUNE_OK)
@@ -335,12 +527,26 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 			const struct tq_amqp_str *vh = &m->args.connection_open.virtual_host;
 			struct tq_amqp_connection_open_ok ok = {0};
 
-			if (!str_is(vh, "/")) { /* vhosts come with the control plane */
+			char name[sizeof(c->vhost)], text[640];
+
+			if (vh->len >= sizeof(name)) {
 				tq_amqp_conn_error(c, TQ_AMQP_NOT_ALLOWED,
-						   "NOT_ALLOWED - vhost not found", id);
+						   "NOT_ALLOWED - vhost name too long", id);
 				return;
 			}
-			memcpy(c->vhost, "/", 2);
+			memcpy(name, vh->p, vh->len);
+			name[vh->len] = '\0';
+			/* RabbitMQ's answer to both: unknown vhost, no permission there */
+			if ((!tq_access_cur && strcmp(name, "/")) ||
+			    !tq_amqp_access_vhost(c, name)) {
+				snprintf(text, sizeof(text),
+					 "NOT_ALLOWED - access to vhost '%s' refused for user '%s'",
+					 name, c->user);
+				tq_worker_count(c->w, TQ_CTR_amqp_access_refused);
+				tq_amqp_conn_error(c, TQ_AMQP_NOT_ALLOWED, text, id);
+				return;
+			}
+			memcpy(c->vhost, name, vh->len + 1);
 			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_OPEN_OK, &ok);
 		}
 		c->state = AC_RUNNING;
@@ -354,8 +560,7 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 	case AC_RUNNING:
 		if (id == TQ_AMQP_CONNECTION_CLOSE) {
 			tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE_OK, NULL);
-			c->state = AC_DEAD;
-			tq_tcp_close(c->tcp);
+			conn_close(c);
 			return;
 		}
 		if (id == TQ_AMQP_CONNECTION_CLOSE_OK || id == TQ_AMQP_CONNECTION_BLOCKED ||
@@ -370,8 +575,7 @@ conn_method(struct tq_amqp_conn *c, const struct tq_amqp_method *m)
 		if (id == TQ_AMQP_CONNECTION_CLOSE_OK || id == TQ_AMQP_CONNECTION_CLOSE) {
 			if (id == TQ_AMQP_CONNECTION_CLOSE)
 				tq_amqp_send_method(c, 0, TQ_AMQP_IDX_CONNECTION_CLOSE_OK, NULL);
-			c->state = AC_DEAD;
-			tq_tcp_close(c->tcp);
+			conn_close(c);
 		}
 		return;
 	}
@@ -455,6 +659,10 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 		size_t off;
 		ssize_t rc;
 
+		if (wk->ob_n) { /* operations wait for a full ring: read on once they are out */
+			tq_amqp_ob_wait(c);
+			break;
+		}
 		if (c->state == AC_HEADER) {
 			uint8_t ph[TQ_AMQP_PROTOCOL_HEADER_LEN];
 			uint32_t n = RTE_MIN(c->rx_len, (uint32_t)sizeof(ph));
@@ -466,8 +674,7 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 			if (rc < 0) { /* ours, then close (spec 4.2.2) */
 				tq_worker_count(c->w, TQ_CTR_amqp_bad_header);
 				tq_amqp_send(c, tq_amqp_protocol_header, TQ_AMQP_PROTOCOL_HEADER_LEN);
-				c->state = AC_DEAD;
-				tq_tcp_close(c->tcp);
+				conn_close(c);
 				break;
 			}
 			rx_consume(c, TQ_AMQP_PROTOCOL_HEADER_LEN);
@@ -503,11 +710,12 @@ tq_amqp_conn_resume(struct tq_amqp_conn *c)
 		}
 		if (handle_frame(c, &f)) {
 			c->stalled = true;
+			tq_amqp_stall_wait(c); /* tried again within a millisecond of memory back */
 			break;
 		}
 		rx_consume(c, total);
 	}
-	if (c->unreleased && c->state < AC_DEAD && !c->waiting && !c->stalled &&
+	if (c->unreleased && c->state < AC_DEAD && !c->waiting && !c->stalled && !c->ob_wait &&
 	    c->ctl_len < CTL_BACKLOG_MAX) {
 		tq_tcp_rx_release(c->tcp, c->unreleased);
 		c->unreleased = 0;
@@ -576,6 +784,8 @@ amqp_writable(struct tq_tcp_conn *t)
 	struct tq_amqp_conn *c = tq_tcp_user(t);
 
 	ctl_flush(c);
+	if (!c->ctl) /* held deliveries and credit first: the homes send more meanwhile */
+		tq_amqp_chan_output_room(c);
 	if (!c->ctl)
 		tq_amqp_conn_resume(c);
 }
@@ -585,10 +795,8 @@ amqp_peer_closed(struct tq_tcp_conn *t)
 {
 	struct tq_amqp_conn *c = tq_tcp_user(t);
 
-	if (c->state != AC_DEAD) {
-		c->state = AC_DEAD;
-		tq_tcp_close(t);
-	}
+	if (c->state != AC_DEAD)
+		conn_close(c);
 }
 
 static void
@@ -720,6 +928,10 @@ tq_amqp_conns_unstall(struct tq_worker *w)
 			c->stalled = false;
 			tq_amqp_conn_resume(c);
 		}
+		/* deliveries that found no mbufs, credit held back while they were short */
+		c = wk->conns[s];
+		if (c && (c->held_retry || c->credit_owed))
+			tq_amqp_chan_output_room(c);
 	}
 }
 

@@ -62,24 +62,39 @@ release_msg(void *ctx, void *msg)
 }
 
 struct tq_amqp_queue *
-tq_amqp_queue_create(const char *vhost, const char *name, uint8_t len, uint16_t home,
-		     const struct tq_aqueue_conf *conf)
+tq_amqp_queue_create(const struct tq_amqp_queue *tmpl, uint16_t home)
 {
 	struct tq_amqp_queue *q = calloc(1, sizeof(*q));
 	uint32_t i;
 
 	if (!q)
 		return NULL;
-	q->conf = *conf;
+	/* identity, arguments and settings; the runtime state stays zero */
+	memcpy(q->vhost, tmpl->vhost, sizeof(q->vhost));
+	memcpy(q->name, tmpl->name, sizeof(q->name));
+	q->name_len = tmpl->name_len;
+	q->durable = tmpl->durable;
+	q->exclusive = tmpl->exclusive;
+	q->auto_delete = tmpl->auto_delete;
+	q->owner = tmpl->owner;
+	memcpy(q->group_header, tmpl->group_header, sizeof(q->group_header));
+	q->args = tmpl->args;
+	q->expires_ms = tmpl->expires_ms;
+	memcpy(q->dlx, tmpl->dlx, sizeof(q->dlx));
+	q->dlx_len = tmpl->dlx_len;
+	memcpy(q->dlrk, tmpl->dlrk, sizeof(q->dlrk));
+	q->dlrk_len = tmpl->dlrk_len;
+	q->has_dlrk = tmpl->has_dlrk;
+	q->eff = tmpl->eff;
+	q->policy_gen = tmpl->policy_gen;
+	memcpy(q->policy, tmpl->policy, sizeof(q->policy));
+	q->conf = tmpl->conf;
 	q->conf.release = release_msg;
 	q->aq = tq_aqueue_create(&q->conf);
 	if (!q->aq) {
 		free(q);
 		return NULL;
 	}
-	memcpy(q->name, name, len);
-	q->name_len = len;
-	snprintf(q->vhost, sizeof(q->vhost), "%s", vhost);
 	q->home = home;
 	q->last_used_ms = tq_msg_now_ms();
 	pthread_mutex_lock(&tq_amqp_qlock);
@@ -177,26 +192,48 @@ counts_w(struct tq_worker *w, struct tq_amqp_queue *q)
 
 static void dead_letters(struct tq_worker *w, struct tq_amqp_queue *q);
 
-/* Hand out what can go now. */
+/* A consumer takes deliveries while its channel's prefetch and its credit allow. */
+static void
+cons_pause_update(struct tq_amqp_queue *q, const struct tq_amqp_qcons *k)
+{
+	tq_aqueue_consumer_pause(q->aq, k->id, k->chan_paused || k->credit <= 0);
+}
+
+/*
+ * Hand out what can go now. The operations come first (a batch from the pool), then as many
+ * deliveries as there are operations: a no-ack delivery is the queue's no more once handed
+ * out, so it must never meet an empty pool. None at all: the tick tries again (starved).
+ */
 static void
 dispatch(struct tq_worker *w, struct tq_amqp_queue *q)
 {
 	struct tq_aqueue_delivery d[32];
-	unsigned int n;
+	struct tq_amqp_op *ops[RTE_DIM(d)];
+	unsigned int n, want;
 
 	do {
-		n = tq_aqueue_dispatch(q->aq, tq_msg_now_ms(), d, RTE_DIM(d));
+		want = RTE_DIM(d);
+		while (want && rte_mempool_get_bulk(tq_amqp.op_pool, (void **)ops, want) < 0)
+			want /= 2;
+		if (!want) {
+			tq_worker_count(w, TQ_CTR_amqp_no_memory);
+			q->starved = true;
+			break;
+		}
+		n = tq_aqueue_dispatch(q->aq, tq_msg_now_ms(), d, want);
 		for (unsigned int i = 0; i < n; i++) {
 			struct tq_amqp_qcons *k = cons_by_id(q, d[i].consumer);
-			struct tq_amqp_op *op = k ? tq_amqp_op_new(w, OP_DELIVER) : NULL;
+			struct tq_amqp_op *op = ops[i];
 			struct tq_msg *m = d[i].msg;
 
-			if (!op) {
+			memset(op, 0, sizeof(*op));
+			op->kind = OP_DELIVER;
+			if (!k) { /* cannot happen: tq_aqueue knows only the consumers in q->cons */
+				tq_amqp_op_free(op);
 				if (d[i].settled)
 					tq_msg_unref(m);
 				else
-					tq_aqueue_nack(q->aq, d[i].consumer, d[i].delivery_id, false,
-						       true);
+					tq_aqueue_consumer_remove(q->aq, d[i].consumer);
 				continue;
 			}
 			if (!d[i].settled)
@@ -207,9 +244,13 @@ dispatch(struct tq_worker *w, struct tq_amqp_queue *q)
 			op->handle = k->handle;
 			op->a = d[i].settled ? UINT64_MAX : d[i].delivery_id;
 			op->b = k->ci | (uint64_t)d[i].redelivered << 8 | (uint64_t)k->no_ack << 16;
+			if (k->credit-- == 1) /* the last it had: it waits for OP_CREDIT */
+				cons_pause_update(q, k);
 			tq_amqp_post(w, TQ_AMQP_H_WORKER(k->handle), op);
 		}
-	} while (n == RTE_DIM(d));
+		if (n < want)
+			rte_mempool_put_bulk(tq_amqp.op_pool, (void **)(ops + n), want - n);
+	} while (n == want);
 	dead_letters(w, q);
 	counts_w(w, q);
 }
@@ -286,6 +327,10 @@ reply(struct tq_worker *w, struct tq_amqp_op *op, uint8_t kind, int64_t result)
 {
 	tq_msg_unref(op->msg);
 	op->msg = NULL;
+	if (op->b & TQ_AMQP_OP_CTL) { /* the control thread asked (tq_amqp_admin_purge) */
+		tq_amqp_ctl_done(op, result);
+		return;
+	}
 	if ((op->kind == OP_DELETE || op->kind == OP_PURGE) && (op->b & 0x200)) {
 		/* nobody waits (an exclusive queue's connection went) */
 		tq_amqp_op_free(op);
@@ -394,6 +439,8 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 		k->handle = op->handle;
 		k->ci = (uint8_t)op->b;
 		k->no_ack = cc.no_ack;
+		k->chan_paused = false;
+		k->credit = TQ_AMQP_CREDIT;
 		q->had_consumer = true;
 		reply(w, op, OP_REPLY, 0); /* consume-ok goes before the first delivery */
 		dispatch(w, q);
@@ -437,23 +484,44 @@ tq_amqp_queue_op(struct tq_worker *w, struct tq_amqp_op *op)
 	case OP_PAUSE: {
 		struct tq_amqp_qcons *k = cons_find(q, op->handle, (uint8_t)op->b);
 
-		if (k)
-			tq_aqueue_consumer_pause(q->aq, k->id, op->b >> 8 & 1);
+		if (k) {
+			k->chan_paused = op->b >> 8 & 1;
+			cons_pause_update(q, k);
+		}
 		dispatch(w, q);
+		break;
+	}
+	case OP_CREDIT: {
+		struct tq_amqp_qcons *k = cons_find(q, op->handle, (uint8_t)op->b);
+		int32_t before;
+
+		if (!k) /* it went: what it had in flight went back with it */
+			break;
+		/* never above the window: a consumer that replaced one of the same channel and
+		 * index may get its predecessor's late credit */
+		before = k->credit;
+		k->credit = (int32_t)RTE_MIN((int64_t)before + (int64_t)op->a,
+					     (int64_t)TQ_AMQP_CREDIT);
+		if (before <= 0 && k->credit > 0) {
+			cons_pause_update(q, k);
+			dispatch(w, q);
+		}
 		break;
 	}
 	case OP_GET: {
 		struct tq_aqueue_delivery d;
 		bool no_ack = op->b & 1;
-		int rc = tq_aqueue_get(q->aq, now, op->handle | 1ull << 63, no_ack, &d);
+		/* lent even for no-ack (acked once get-ok is out): nothing is lost when the
+		 * channel cannot send it (tq_amqp_chan_op) */
+		int rc = tq_aqueue_get(q->aq, now, op->handle | 1ull << 63, false, &d);
 
 		op->kind = OP_GET_REPLY;
 		if (rc == 1) {
-			if (!d.settled)
-				tq_msg_ref(d.msg);
+			tq_msg_ref(d.msg);
 			op->msg = d.msg;
-			op->a = d.settled ? UINT64_MAX : d.delivery_id;
-			op->b = tq_aqueue_ready(q->aq) | (uint64_t)d.redelivered << 63;
+			op->a = d.delivery_id;
+			op->b = tq_aqueue_ready(q->aq) | (uint64_t)no_ack << 62 |
+				(uint64_t)d.redelivered << 63;
 		} else {
 			op->msg = NULL;
 			op->a = UINT64_MAX;
@@ -509,10 +577,136 @@ dead_letters(struct tq_worker *w, struct tq_amqp_queue *q)
 	}
 }
 
-/* Every 100 ms on each worker: expiry sweeps and x-expires of its queues. */
+/* -- policies: a queue's settings are its arguments merged with the policy that applies -- */
+
+/* @q's settings from @eff; @create: its priority levels too (fixed once it lives). */
+static void
+settings_from(struct tq_amqp_queue *q, const struct tq_policy_def *eff, bool create)
+{
+	struct tq_aqueue_conf *c = &q->conf;
+	size_t n;
+
+	c->message_ttl = eff->set & TQ_POL_MESSAGE_TTL ? eff->message_ttl : TQ_AQUEUE_TTL_NONE;
+	c->max_length = eff->set & TQ_POL_MAX_LENGTH ? eff->max_length : TQ_AQUEUE_UNLIMITED;
+	c->max_length_bytes = eff->set & TQ_POL_MAX_LENGTH_BYTES ? eff->max_length_bytes
+								  : TQ_AQUEUE_UNLIMITED;
+	c->overflow = !(eff->set & TQ_POL_OVERFLOW)			    ? TQ_AQUEUE_DROP_HEAD
+		      : eff->overflow == TQ_OVERFLOW_REJECT_PUBLISH	    ? TQ_AQUEUE_REJECT_PUBLISH
+		      : eff->overflow == TQ_OVERFLOW_REJECT_PUBLISH_DLX ? TQ_AQUEUE_REJECT_PUBLISH_DLX
+									    : TQ_AQUEUE_DROP_HEAD;
+	q->expires_ms = eff->set & TQ_POL_EXPIRES ? eff->expires : 0;
+	c->dead_letter = eff->set & TQ_POL_DLX;
+	n = c->dead_letter ? strnlen(eff->dlx, TQ_POLICY_STR_MAX) : 0;
+	memcpy(q->dlx, eff->dlx, n);
+	q->dlx_len = (uint8_t)n;
+	q->has_dlrk = c->dead_letter && (eff->set & TQ_POL_DLRK);
+	n = q->has_dlrk ? strnlen(eff->dlrk, TQ_POLICY_STR_MAX) : 0;
+	memcpy(q->dlrk, eff->dlrk, n);
+	q->dlrk_len = (uint8_t)n;
+	if (create)
+		c->max_priority = eff->set & TQ_POL_MAX_PRIORITY ? eff->max_priority : 0;
+	q->eff = *eff;
+}
+
+void
+tq_amqp_queue_policy(struct tq_amqp_queue *q, const struct tq_policies *p)
+{
+	const char *pname = NULL;
+	const struct tq_policy_def *pol =
+		tq_policies_match(p, q->vhost, TQ_POLICY_QUEUES, q->name, q->name_len, &pname);
+	struct tq_policy_def eff;
+
+	tq_policy_effective(&q->args, pol, &eff);
+	settings_from(q, &eff, true);
+	snprintf(q->policy, sizeof(q->policy), "%s", pol && pname ? pname : "");
+	q->policy_gen = p ? tq_policies_gen(p) : 0;
+	if (pol)
+		__atomic_fetch_add(&tq_amqp.policy_applied, 1, __ATOMIC_RELAXED);
+}
+
+/* The home renames the policy applied: a seqcount, so readers never see half a name. */
+static void
+policy_name_set(struct tq_amqp_queue *q, const char *name)
+{
+	uint32_t s = q->policy_seq;
+
+	__atomic_store_n(&q->policy_seq, s + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	snprintf(q->policy, sizeof(q->policy), "%s", name);
+	__atomic_store_n(&q->policy_seq, s + 2, __ATOMIC_RELEASE);
+}
+
+void
+tq_amqp_queue_policy_name(const struct tq_amqp_queue *q, char *out, size_t cap)
+{
+	char copy[sizeof(q->policy)];
+	uint32_t s1, s2;
+
+	for (;;) {
+		s1 = __atomic_load_n(&q->policy_seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue;
+		memcpy(copy, q->policy, sizeof(copy));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = __atomic_load_n(&q->policy_seq, __ATOMIC_RELAXED);
+		if (s1 == s2)
+			break;
+	}
+	copy[sizeof(copy) - 1] = '\0';
+	snprintf(out, cap, "%s", copy);
+}
+
+/*
+ * Home: @q's settings again from snapshot @p (generation @gen). What changed applies at
+ * once: a lower max-length drops from the head (drop-head), the new DLX takes what drops.
+ */
+static void
+policy_apply(struct tq_worker *w, struct tq_amqp_queue *q, const struct tq_policies *p,
+	     uint64_t gen)
+{
+	const char *pname = NULL;
+	const struct tq_policy_def *pol =
+		tq_policies_match(p, q->vhost, TQ_POLICY_QUEUES, q->name, q->name_len, &pname);
+	struct tq_policy_def eff;
+
+	q->policy_gen = gen;
+	tq_policy_effective(&q->args, pol, &eff);
+	if (!pol || !pname)
+		pname = "";
+	if (!memcmp(&eff, &q->eff, sizeof(eff)) && !strcmp(pname, q->policy))
+		return; /* another part of the snapshot changed */
+	settings_from(q, &eff, false);
+	if (strcmp(pname, q->policy))
+		policy_name_set(q, pname);
+	tq_aqueue_set_limits(q->aq, &q->conf);
+	if (pol)
+		__atomic_fetch_add(&tq_amqp.policy_applied, 1, __ATOMIC_RELAXED);
+	dispatch(w, q); /* what was dropped goes to the DLX; the counts others read */
+}
+
+void
+tq_amqp_queues_policies(struct tq_worker *w)
+{
+	const struct tq_policies *p = rcu_dereference(tq_policies_cur);
+	uint64_t gen = p ? tq_policies_gen(p) : 0;
+
+	for (uint32_t i = 0; i < tq_amqp_nqueues; i++) {
+		struct tq_amqp_queue *q = __atomic_load_n(&tq_amqp_queues[i], __ATOMIC_ACQUIRE);
+
+		if (q && q->home == w->id && !q->deleted && q->policy_gen != gen)
+			policy_apply(w, q, p, gen);
+	}
+}
+
+/*
+ * Every 100 ms on each worker: expiry sweeps and x-expires of its queues, and the policies
+ * of a queue declared from an older snapshot while tq_amqp_policies_changed was being heard.
+ */
 void
 tq_amqp_queues_tick(struct tq_worker *w)
 {
+	const struct tq_policies *p = rcu_dereference(tq_policies_cur);
+	uint64_t pgen = p ? tq_policies_gen(p) : 0;
 	uint64_t now = tq_msg_now_ms();
 
 	for (uint32_t i = 0; i < tq_amqp_nqueues; i++) {
@@ -520,6 +714,12 @@ tq_amqp_queues_tick(struct tq_worker *w)
 
 		if (!q || q->home != w->id || q->deleted)
 			continue;
+		if (q->policy_gen != pgen)
+			policy_apply(w, q, p, pgen);
+		if (q->starved) { /* deliveries that found no operations */
+			q->starved = false;
+			dispatch(w, q);
+		}
 		if (tq_aqueue_next_expiry(q->aq) < now) {
 			tq_aqueue_sweep(q->aq, now);
 			dispatch(w, q);

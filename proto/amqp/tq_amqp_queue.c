@@ -246,18 +246,26 @@ parse_qargs(struct tq_amqp_table args, struct tq_amqp_queue *q, char *text, size
 			if (!isint || n < 0)
 				BAD("not a non-negative integer");
 			q->conf.message_ttl = (uint64_t)n;
+			q->args.message_ttl = (uint64_t)n;
+			q->args.set |= TQ_POL_MESSAGE_TTL;
 		} else if (!strcmp(k, "x-expires")) {
 			if (!isint || n <= 0)
 				BAD("not a positive integer");
 			q->expires_ms = (uint64_t)n;
+			q->args.expires = (uint64_t)n;
+			q->args.set |= TQ_POL_EXPIRES;
 		} else if (!strcmp(k, "x-max-length")) {
 			if (!isint || n < 0)
 				BAD("not a non-negative integer");
 			q->conf.max_length = (uint64_t)n;
+			q->args.max_length = (uint64_t)n;
+			q->args.set |= TQ_POL_MAX_LENGTH;
 		} else if (!strcmp(k, "x-max-length-bytes")) {
 			if (!isint || n < 0)
 				BAD("not a non-negative integer");
 			q->conf.max_length_bytes = (uint64_t)n;
+			q->args.max_length_bytes = (uint64_t)n;
+			q->args.set |= TQ_POL_MAX_LENGTH_BYTES;
 		} else if (!strcmp(k, "x-overflow")) {
 			if (sval_is(&v, "drop-head"))
 				q->conf.overflow = TQ_AQUEUE_DROP_HEAD;
@@ -267,22 +275,33 @@ parse_qargs(struct tq_amqp_table args, struct tq_amqp_queue *q, char *text, size
 				q->conf.overflow = TQ_AQUEUE_REJECT_PUBLISH_DLX;
 			else
 				BAD("drop-head, reject-publish or reject-publish-dlx");
+			/* tq_aqueue_overflow and tq_policy_overflow list the modes in one order */
+			q->args.overflow = (uint8_t)q->conf.overflow;
+			q->args.set |= TQ_POL_OVERFLOW;
 		} else if (!strcmp(k, "x-dead-letter-exchange")) {
 			if (v.tag != TQ_AMQP_V_STR || v.v.str.len > 255)
 				BAD("not a string");
 			memcpy(q->dlx, v.v.str.p, v.v.str.len);
 			q->dlx_len = (uint8_t)v.v.str.len;
 			q->conf.dead_letter = true;
+			memcpy(q->args.dlx, v.v.str.p, v.v.str.len);
+			q->args.dlx[v.v.str.len] = '\0';
+			q->args.set |= TQ_POL_DLX;
 		} else if (!strcmp(k, "x-dead-letter-routing-key")) {
 			if (v.tag != TQ_AMQP_V_STR || v.v.str.len > 255)
 				BAD("not a string");
 			memcpy(q->dlrk, v.v.str.p, v.v.str.len);
 			q->dlrk_len = (uint8_t)v.v.str.len;
 			q->has_dlrk = true;
+			memcpy(q->args.dlrk, v.v.str.p, v.v.str.len);
+			q->args.dlrk[v.v.str.len] = '\0';
+			q->args.set |= TQ_POL_DLRK;
 		} else if (!strcmp(k, "x-max-priority")) {
 			if (!isint || n < 0 || n > 255)
 				BAD("not an integer in [0, 255]");
 			q->conf.max_priority = (uint8_t)n;
+			q->args.max_priority = (uint8_t)n;
+			q->args.set |= TQ_POL_MAX_PRIORITY;
 		} else if (!strcmp(k, "x-single-active-consumer")) {
 			if (v.tag != TQ_AMQP_V_BOOL)
 				BAD("not a boolean");
@@ -321,30 +340,46 @@ inequivalent(const struct tq_amqp_queue *a, const struct tq_amqp_queue *b)
 		return "exclusive";
 	if (a->auto_delete != b->auto_delete)
 		return "auto_delete";
-	if (a->conf.message_ttl != b->conf.message_ttl)
+	/* the arguments as declared (a policy may have changed the settings since): an absent
+	 * one is its default */
+#define OWN(q, bit, field, dflt) ((q)->args.set & (bit) ? (uint64_t)(q)->args.field : (dflt))
+#define OWN_STR(q, bit, field) ((q)->args.set & (bit) ? (q)->args.field : NULL)
+#define DIFF(bit, field, dflt) (OWN(a, bit, field, dflt) != OWN(b, bit, field, dflt))
+#define DIFF_STR(bit, field)                                                                     \
+	(!OWN_STR(a, bit, field) != !OWN_STR(b, bit, field) ||                                   \
+	 (OWN_STR(a, bit, field) && strcmp(a->args.field, b->args.field)))
+	if (DIFF(TQ_POL_MESSAGE_TTL, message_ttl, TQ_AQUEUE_TTL_NONE))
 		return "x-message-ttl";
-	if (a->expires_ms != b->expires_ms)
+	if (DIFF(TQ_POL_EXPIRES, expires, 0))
 		return "x-expires";
-	if (a->conf.max_length != b->conf.max_length)
+	if (DIFF(TQ_POL_MAX_LENGTH, max_length, TQ_AQUEUE_UNLIMITED))
 		return "x-max-length";
-	if (a->conf.max_length_bytes != b->conf.max_length_bytes)
+	if (DIFF(TQ_POL_MAX_LENGTH_BYTES, max_length_bytes, TQ_AQUEUE_UNLIMITED))
 		return "x-max-length-bytes";
-	if (a->conf.overflow != b->conf.overflow)
+	if (DIFF(TQ_POL_OVERFLOW, overflow, TQ_OVERFLOW_DROP_HEAD))
 		return "x-overflow";
-	if (a->dlx_len != b->dlx_len || memcmp(a->dlx, b->dlx, a->dlx_len) ||
-	    a->conf.dead_letter != b->conf.dead_letter)
+	if (DIFF_STR(TQ_POL_DLX, dlx))
 		return "x-dead-letter-exchange";
-	if (a->has_dlrk != b->has_dlrk || a->dlrk_len != b->dlrk_len ||
-	    memcmp(a->dlrk, b->dlrk, a->dlrk_len))
+	if (DIFF_STR(TQ_POL_DLRK, dlrk))
 		return "x-dead-letter-routing-key";
-	if (a->conf.max_priority != b->conf.max_priority)
+	if (DIFF(TQ_POL_MAX_PRIORITY, max_priority, 0))
 		return "x-max-priority";
+#undef DIFF_STR
+#undef DIFF
+#undef OWN_STR
+#undef OWN
 	if (a->conf.single_active_consumer != b->conf.single_active_consumer)
 		return "x-single-active-consumer";
 	if (a->conf.message_groups != b->conf.message_groups ||
 	    strcmp(a->group_header, b->group_header))
 		return "x-message-group-header";
 	return NULL;
+}
+
+const char *
+tq_amqp_queue_inequivalent(const struct tq_amqp_queue *a, const struct tq_amqp_queue *b)
+{
+	return inequivalent(a, b);
 }
 /* -- dead-lettering -------------------------------------------------------------------- */
 
@@ -720,6 +755,12 @@ home_of(const char *vhost, const char *name, size_t len)
 	return (uint16_t)(h % tq_dp.nb_workers);
 }
 
+uint16_t
+tq_amqp_queue_home(const char *vhost, const char *name, size_t len)
+{
+	return home_of(vhost, name, len);
+}
+
 static void
 declare_ok(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_amqp_queue *q,
 	   bool no_wait)
@@ -796,25 +837,18 @@ retry:
 		tq_amqp_chan_error(c, ch, TQ_AMQP_ACCESS_REFUSED, text, id);
 		return;
 	}
-	q = tq_amqp_queue_create(c->vhost, want.name, want.name_len,
-				 home_of(c->vhost, want.name, want.name_len), &want.conf);
+	snprintf(want.vhost, sizeof(want.vhost), "%s", c->vhost);
+	if (want.exclusive)
+		want.owner = tq_amqp_handle(c, 0);
+	/* its settings: its arguments merged with the policy that applies (QSBR read side) */
+	tq_amqp_queue_policy(&want, rcu_dereference(tq_policies_cur));
+	q = tq_amqp_queue_create(&want, home_of(c->vhost, want.name, want.name_len));
 	if (!q) {
 		tq_amqp_chan_error(c, ch, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - too many queues",
 				   id);
 		return;
 	}
-	q->durable = want.durable;
-	q->exclusive = want.exclusive;
-	q->auto_delete = want.auto_delete;
-	q->expires_ms = want.expires_ms;
-	memcpy(q->dlx, want.dlx, sizeof(q->dlx));
-	q->dlx_len = want.dlx_len;
-	memcpy(q->dlrk, want.dlrk, sizeof(q->dlrk));
-	q->dlrk_len = want.dlrk_len;
-	q->has_dlrk = want.has_dlrk;
-	memcpy(q->group_header, want.group_header, sizeof(q->group_header));
 	if (q->exclusive) {
-		q->owner = tq_amqp_handle(c, 0);
 		if (tq_amqp_conn_own(c, q) < 0) {
 			tq_amqp_queue_discard(q);
 			tq_amqp_chan_error(c, ch, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR", id);

@@ -232,6 +232,7 @@ tq_mqtt_broker_start(const struct tq_mqtt_conf *conf)
 	tq_worker_app_register(TQ_MSG_MQTT_TAKEOVER, ring_takeover);
 	tq_worker_app_register(TQ_MSG_MQTT_MOVED, ring_moved);
 	tq_worker_app_register(TQ_MSG_MQTT_RETRY, ring_retry);
+	tq_worker_app_register(TQ_MSG_MQTT_AUTH, tq_mqtt_auth_answer);
 	tq_worker_app_tick(mqtt_tick);
 	tq_worker_app_poll(mqtt_poll);
 	tq_mqtt_bridge_init(true);

@@ -76,7 +76,8 @@ tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 static void
 rx_release(struct tq_mqtt_conn *c)
 {
-	if (c->unreleased && (c->state == CS_NEW || c->state == CS_ACTIVE) && !c->throttled &&
+	if (c->unreleased && (c->state == CS_NEW || c->state == CS_ACTIVE || c->state == CS_AUTH) &&
+	    !c->throttled &&
 	    c->ctl_len < CTL_BACKLOG_MAX) {
 		tq_tcp_rx_release(c->tcp, c->unreleased);
 		c->unreleased = 0;
@@ -174,7 +175,8 @@ tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
 {
 	struct tq_mqtt_worker *wk = c->w->mqtt;
 
-	while ((c->state == CS_NEW || c->state == CS_ACTIVE) && c->rx_len && !c->throttled &&
+	while ((c->state == CS_NEW || c->state == CS_ACTIVE || c->state == CS_AUTH) && c->rx_len &&
+	       !c->throttled &&
 	       c->ctl_len < CTL_BACKLOG_MAX) {
 		struct tq_mqtt_fixed fx;
 		struct tq_mqtt_pkt pkt;
@@ -193,7 +195,8 @@ tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
 		if (!fx.hdr_len)
 			break; /* the length is not all here yet */
 		total = (uint64_t)fx.hdr_len + fx.remaining_len;
-		if (c->state == CS_NEW && fx.type != TQ_MQTT_CONNECT) {
+		if ((c->state == CS_NEW && fx.type != TQ_MQTT_CONNECT) ||
+		    (c->state == CS_AUTH && fx.type != TQ_MQTT_AUTH)) {
 			protocol_error(c, -TQ_MQTT_E_PROTOCOL);
 			break;
 		}
@@ -212,6 +215,8 @@ tq_mqtt_conn_resume_rx(struct tq_mqtt_conn *c)
 			protocol_error(c, rc ? rc : -TQ_MQTT_E_PROTOCOL);
 			break;
 		}
+		c->pkt_raw = base;
+		c->pkt_raw_len = (uint32_t)total;
 		rc = tq_mqtt_handle(c, &pkt, base, 0);
 		if (rc < 0 || rc == 2) /* closing, or to be read again later */
 			break;
@@ -303,6 +308,7 @@ conn_free(struct tq_mqtt_conn *c)
 				*pp = c->thr_next;
 				break;
 			}
+	tq_mqtt_auth_conn_free(c);
 	if (c->req) {
 		tq_msg_unref(c->req->will);
 		free(c->req->client_id);
@@ -336,6 +342,7 @@ tq_mqtt_conns_free(struct tq_worker *w)
 		conn_free(c);
 	}
 	w->mqtt->waiting = NULL;
+	w->mqtt->auth_wait = NULL;
 }
 
 static void

@@ -28,6 +28,37 @@ refuse(struct tq_mqtt_conn *c, int err)
 	return -1;
 }
 
+void
+tq_mqtt_auth_refuse(struct tq_mqtt_conn *c, int err)
+{
+	refuse(c, err);
+}
+
+static int handle_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt);
+
+void
+tq_mqtt_auth_replay(struct tq_mqtt_conn *c)
+{
+	struct tq_mqtt_pkt pkt;
+	uint8_t *copy = c->connect_copy;
+	int rc;
+
+	c->connect_copy = NULL;
+	rc = tq_mqtt_decode(copy, c->connect_len, c->level, &pkt);
+	if (rc <= 0 || pkt.type != TQ_MQTT_CONNECT) { /* it decoded the first time */
+		free(copy);
+		refuse(c, -TQ_MQTT_E_PROTOCOL);
+		return;
+	}
+	c->pkt_raw = copy;
+	c->pkt_raw_len = c->connect_len;
+	rc = handle_connect(c, &pkt); /* copies what it keeps */
+	c->pkt_raw = NULL;
+	free(copy);
+	if (rc >= 0)
+		tq_mqtt_conn_resume_rx(c);
+}
+
 static void
 free_req(struct tq_mqtt_connreq *req)
 {
@@ -106,7 +137,17 @@ bind_session(struct tq_mqtt_conn *c, struct tq_mqtt_sess *s, bool present)
 		p->present |= TQ_MQTT_PBIT(TQ_MQTT_PROP_SERVER_KEEP_ALIVE);
 		p->server_keep_alive = c->keepalive_s;
 	}
+	if (c->auth_final) { /* SCRAM: server-final goes with the CONNACK */
+		p->present |= TQ_MQTT_PBIT(TQ_MQTT_PROP_AUTH_METHOD) |
+			      TQ_MQTT_PBIT(TQ_MQTT_PROP_AUTH_DATA);
+		p->auth_method.p = (const uint8_t *)"SCRAM-SHA-256";
+		p->auth_method.len = 13;
+		p->auth_data.p = c->auth_final;
+		p->auth_data.len = c->auth_final_len;
+	}
 	tq_mqtt_send_pkt(c, &ack);
+	free(c->auth_final);
+	c->auth_final = NULL;
 	tq_mqtt_conn_keepalive_arm(c);
 	free_req(req);
 	if (present)
@@ -213,11 +254,15 @@ handle_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 	const char *id = (const char *)cn->client_id.p;
 	uint16_t idlen = cn->client_id.len;
 	bool assigned = false;
+	int rc;
 
 	c->level = cn->level;
+	rc = tq_mqtt_auth_connect(c, cn, c->pkt_raw, c->pkt_raw_len);
+	if (rc < 0)
+		return refuse(c, rc);
+	if (rc > 0)
+		return rc; /* the control thread answers first */
 	if (cn->level == TQ_MQTT_LEVEL_5) {
-		if (cn->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_AUTH_METHOD))
-			return refuse(c, -TQ_MQTT_E_BAD_AUTH_METHOD); /* no enhanced auth yet */
 		c->client_receive_max = cn->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_RECEIVE_MAX)
 						? cn->props.receive_max
 						: 65535;
@@ -234,10 +279,6 @@ handle_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 	} else {
 		c->client_receive_max = 65535;
 	}
-	if (!cn->has_username && !tq_mqtt.conf.allow_anonymous)
-		return refuse(c, -TQ_MQTT_E_NOT_AUTHORIZED);
-	if (cn->has_username && !tq_mqtt.conf.allow_anonymous)
-		return refuse(c, -TQ_MQTT_E_BAD_USER_PASS); /* no user database yet (issue 6) */
 	if (idlen == 0) {
 		/* 3.1.1: only with clean session (MQTT-3.1.3-7); 3.1: never; 5.0: we assign one */
 		if (cn->level == TQ_MQTT_LEVEL_31 ||
@@ -426,6 +467,18 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 			s->qos2_in_cap = cap;
 		}
 	}
+	if (!tq_mqtt_acl_publish(c, &topic)) {
+		/* 3.1.1 has no way to say no: acknowledged and dropped (mosquitto) */
+		tq_worker_count(w, TQ_CTR_mqtt_acl_publish_denied);
+		w->ctr[TQ_CTR_mqtt_publish_in]--;
+		w->ctr[TQ_CTR_mqtt_bytes_in] -= p->payload_len;
+		if (p->qos)
+			send_ack(c, p->qos == 1 ? TQ_MQTT_PUBACK : TQ_MQTT_PUBREC, p->packet_id,
+				 0x87);
+		if (p->qos == 2 && c->level != TQ_MQTT_LEVEL_5)
+			s->qos2_in[s->qos2_in_n++] = p->packet_id; /* its PUBREL comes */
+		return 0;
+	}
 	/* $SYS is ours: clients' publishes there are acknowledged and dropped */
 	if (topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0) {
 		matched = 0;
@@ -575,6 +628,11 @@ handle_subscribe(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 			codes[i++] = c->level == TQ_MQTT_LEVEL_5 ? 0x8F : 0x80; /* filter invalid */
 			continue;
 		}
+		if (!tq_mqtt_acl_subscribe(c, filter, flen)) {
+			tq_worker_count(c->w, TQ_CTR_mqtt_acl_subscribe_denied);
+			codes[i++] = c->level == TQ_MQTT_LEVEL_5 ? 0x87 : 0x80; /* not authorized */
+			continue;
+		}
 		rc = tq_mqtt_sub_add(s, filter, flen, group, glen,
 				     SUBD_MAKE(qos, sub.no_local, sub.retain_as_published, sub_id),
 				     &existed);
@@ -682,6 +740,8 @@ tq_mqtt_handle(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 
 	if (c->state == CS_NEW)
 		return handle_connect(c, pkt); /* conn_process lets nothing else through */
+	if (c->state == CS_AUTH)
+		return tq_mqtt_auth_packet(c, pkt); /* nor anything but AUTH here */
 	switch (pkt->type) {
 	case TQ_MQTT_PUBLISH:
 		return handle_publish(c, pkt, base, pkt_off);
@@ -702,7 +762,7 @@ tq_mqtt_handle(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 		return 0;
 	case TQ_MQTT_DISCONNECT:
 		return handle_disconnect(c, pkt);
-	case TQ_MQTT_AUTH: /* enhanced authentication arrives with the control plane */
+	case TQ_MQTT_AUTH: /* re-authentication is not offered */
 		tq_mqtt_violation(c, -TQ_MQTT_E_BAD_AUTH_METHOD);
 		return -1;
 	default: /* CONNECT again (MQTT-3.1.0-2), or a packet only servers send */

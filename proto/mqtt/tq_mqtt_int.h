@@ -39,6 +39,7 @@ enum {
 	TQ_MSG_MQTT_TAKEOVER,                  /* a: slot, b: gen << 16 | requesting worker */
 	TQ_MSG_MQTT_MOVED,                     /* a: slot, b: struct tq_mqtt_sess * (now yours) */
 	TQ_MSG_MQTT_RETRY,                     /* a: slot: the session ended; look the id up again */
+	TQ_MSG_MQTT_AUTH,                      /* b: struct tq_ctl_req * (a login's answer) */
 };
 
 #define TQ_MQTT_QENT_SUBIDS 6
@@ -112,6 +113,15 @@ enum tq_mqtt_cstate {
 	CS_WAIT_SESSION, /* CONNECT read; the session is on its way from another worker */
 	CS_ACTIVE,
 	CS_CLOSING,      /* no more input is read */
+	CS_WAIT_AUTH,    /* credentials or a SCRAM step are with the control thread */
+	CS_AUTH,         /* SCRAM: server-first sent, the client's AUTH expected */
+};
+
+/* Where a connection's login stands (tq_mqtt_auth.c). */
+enum {
+	MQ_AUTH_NONE = 0,
+	MQ_AUTH_OK,      /* the CONNECT may go on (c->user says who) */
+	MQ_AUTH_REFUSED, /* the CONNECT is refused when read again */
 };
 
 struct tq_mqtt_alias {
@@ -159,6 +169,22 @@ struct tq_mqtt_conn {
 	uint16_t out_alias_n;
 	struct tq_mqtt_alias *out_alias; /* [min(client_alias_max, TQ_MQTT_OUT_ALIASES)]; owned */
 	struct tq_mqtt_conn *all_prev, *all_next; /* the worker's connections (shutdown) */
+	/* authentication and ACLs (tq_mqtt_auth.c) */
+	const uint8_t *pkt_raw;        /* the packet being handled, whole (CONNECT: kept) */
+	uint32_t pkt_raw_len;
+	uint8_t auth;                  /* MQ_AUTH_* */
+	struct tq_mqtt_conn *auth_next; /* in the worker's auth_wait list */
+	uint64_t auth_cookie;          /* names this connection in control answers */
+	uint64_t scram_id;             /* the SCRAM exchange at the control thread, 0: none */
+	uint8_t *connect_copy;         /* SCRAM: the CONNECT, handled once authenticated */
+	uint32_t connect_len;
+	uint8_t *auth_final;           /* SCRAM: server-final, for the CONNACK; owned */
+	uint16_t auth_final_len;
+	char user[256];                /* who logged in, "" when anonymous */
+	uint64_t acl_gen;              /* access snapshot of the cached publish decision */
+	bool acl_ok;
+	uint16_t acl_len;
+	char acl_topic[128];
 };
 
 /* Deliveries of one message to sessions owned by one worker (pool: batch_pool). */
@@ -192,6 +218,8 @@ struct tq_mqtt_worker {
 	uint32_t nmatches, matches_cap;
 	struct tq_mqtt_batch *out[TQ_MAX_WORKERS]; /* being filled during one publish */
 	struct tq_mqtt_conn *waiting;   /* CS_WAIT_SESSION connections */
+	struct tq_mqtt_conn *auth_wait; /* CS_WAIT_AUTH connections */
+	uint64_t auth_seq;              /* last auth_cookie given */
 	struct tq_mqtt_conn *conns;     /* every connection of this worker */
 	struct tq_mqtt_conn *throttled; /* publishers paused for about a millisecond */
 	uint64_t throttle_ms;           /* when they were last let go */
@@ -327,5 +355,23 @@ tq_mqtt_ticks(uint32_t seconds)
 {
 	return (uint64_t)seconds * 10; /* 100 ms ticks */
 }
+
+/* tq_mqtt_auth.c */
+/*
+ * CONNECT's credentials: 0 go on, 1 consumed and waiting (SCRAM), 2 not consumed and
+ * waiting (password check), < 0 refuse with that error.
+ */
+int tq_mqtt_auth_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_connect *cn,
+			 const uint8_t *raw, uint32_t raw_len);
+/* An AUTH packet in state CS_AUTH: 1 consumed (waiting), -1 refused. */
+int tq_mqtt_auth_packet(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt);
+void tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg);
+void tq_mqtt_auth_conn_free(struct tq_mqtt_conn *c);
+bool tq_mqtt_acl_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_str *topic);
+bool tq_mqtt_acl_subscribe(struct tq_mqtt_conn *c, const char *filter, size_t len);
+/* tq_mqtt_handlers.c: CONNACK with a failure code, then close */
+void tq_mqtt_auth_refuse(struct tq_mqtt_conn *c, int err);
+/* tq_mqtt_handlers.c: handle the kept CONNECT now that SCRAM accepted the client */
+void tq_mqtt_auth_replay(struct tq_mqtt_conn *c);
 
 #endif

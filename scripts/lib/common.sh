@@ -9,7 +9,7 @@ TQ_PACKAGES=(
 	dpdk dpdk-dev libdpdk-dev liburcu-dev libcunit1-dev libssl-dev libbenchmark-dev
 	python3 python3-pyelftools iproute2 iputils-ping arping iptables netcat-openbsd
 	iperf3 ethtool mosquitto-clients python3-paho-mqtt mosquitto
-	python3-pika python3-amqp python3-kombu amqp-tools librabbitmq-dev
+	python3-pika python3-amqp python3-kombu amqp-tools librabbitmq-dev libmicrohttpd-dev curl
 )
 
 tq_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

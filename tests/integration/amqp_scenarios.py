@@ -1826,6 +1826,63 @@ def basic_recover():
     c.close()
 
 
+@scenario()
+def consumer_closing_inflight():
+    """A consumer with manual acks whose channel, then connection, is closing while deliveries
+    are on their way: the broker keeps serving (the deliveries go back to the queue, not back to
+    that consumer again and again: tachyond's worker spun on them for good), and nothing is
+    lost: a consumer after it gets every message."""
+    def inflight(r, q, ch):
+        """basic.qos 1 and a manual-ack consumer on @ch; the first delivery read. Returns its
+        delivery tag."""
+        r.method(ch, 60, 10, struct.pack("!IHB", 0, 1, 0))
+        r.expect(60, 11, ch)
+        r.method(ch, 60, 20, struct.pack("!H", 0) + shortstr(q) + shortstr("") + b"\0" + table({}))
+        r.expect(60, 21, ch)
+        f = r.expect(60, 60, ch)
+        a = f.args()
+        a.shortstr()
+        tag = a.u64()
+        r.read()  # header
+        r.read()  # body
+        return tag
+
+    n = 50
+    c = connect()
+    pch = c.channel()
+    q = queue(pch)
+    for i in range(n):
+        pch.basic_publish("", q, str(i).encode())
+    # 1. the ack frees the one prefetch slot (a delivery sets off at once) and, in the same
+    # segment, an ack of an unknown tag closes the channel (406) before it arrives
+    r = Raw()
+    r.handshake()
+    r.channel_open(1)
+    tag = inflight(r, q, 1)
+    ack = lambda t: Raw.frame(METHOD, 1, struct.pack("!HHQB", 60, 80, t, 0))
+    r.send(ack(tag) + ack(tag + 1000))
+    code = r.expect_channel_close(1)[0]  # answered with close-ok: the channel goes
+    check(code == 406, f"an unknown delivery tag: channel.close {code}, not 406")
+    roundtrip("after a consumer's channel closed with deliveries on their way")
+    # 2. the same with connection.close instead of the unknown tag
+    r2 = Raw()
+    r2.handshake()
+    r2.channel_open(1)
+    tag = inflight(r2, q, 1)
+    r2.send(ack(tag) + Raw.frame(METHOD, 0, struct.pack("!HH", 10, 50) + struct.pack("!H", 200)
+                                 + shortstr("bye") + struct.pack("!HH", 0, 0)))
+    r2.expect(10, 51)
+    r2.close()
+    roundtrip("after a consumer's connection closed with deliveries on their way")
+    # every message not acked above is still there, in order of the queue
+    s = Sink(c, pch, q, auto_ack=True)
+    pump(c, lambda: len(s.msgs) >= n - 2, why=lambda: f"{len(s.msgs)} of {n - 2} left after the closes")
+    idle(c, 0.3)
+    got = sorted(int(b) for _, _, b in s.msgs)
+    check(got == list(range(2, n)), f"after the closes: {len(got)} messages, {got[:5]}...")
+    c.close()
+
+
 @scenario(cap=90)
 def publisher_confirms():
     # raw: 500 publishes, acks (single or multiple) covering 1..500 exactly once

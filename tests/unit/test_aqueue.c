@@ -1680,6 +1680,115 @@ test_groups_random(void)
 	}
 }
 
+/* ---- settings changed on a live queue (policies) ---- */
+
+static void
+test_set_limits_drop_head(void)
+{
+	struct tq_aqueue_conf c = conf_default();
+	struct tq_aqueue_stats st;
+	struct tq_aqueue *q = mkq(&c);
+
+	for (unsigned int i = 1; i <= 6; i++)
+		CU_ASSERT_EQUAL(pub(q, i), 0);
+	/* a consumer holds two: unacked messages never count against the limits */
+	cons(q, 1, 0, 2);
+	CU_ASSERT_STRING_EQUAL(disp(q, 0, 8), "1:1 1:2");
+	/* lowered to 2 without a DLX: the two oldest ready ones are released at once */
+	c.max_length = 2;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 2);
+	CU_ASSERT_EQUAL(tq_aqueue_ready(q), 2);
+	CU_ASSERT_EQUAL(tq_aqueue_unacked(q), 2);
+	CU_ASSERT_EQUAL(released[3], 1);
+	CU_ASSERT_EQUAL(released[4], 1);
+	CU_ASSERT_EQUAL(released[5] + released[1], 0);
+	/* the new limit holds for publishes too: drop-head */
+	CU_ASSERT_EQUAL(pub(q, 7), 0);
+	CU_ASSERT_EQUAL(released[5], 1);
+	/* raised: nothing moves */
+	c.max_length = 10;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 0);
+	CU_ASSERT_EQUAL(tq_aqueue_ready(q), 2);
+	/* bytes, now with a DLX: dead-lettered "maxlen", oldest first */
+	CU_ASSERT_EQUAL(pub_full(q, 8, 0, TQ_AQUEUE_TTL_NONE, 50, 0, 0), 0);
+	c.max_length_bytes = 60;
+	c.dead_letter = true;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 1); /* 10 + 10 + 50 > 60: 6 goes */
+	CU_ASSERT_STRING_EQUAL(dead(q), "6/maxlen");
+	CU_ASSERT_EQUAL(tq_aqueue_ready_bytes(q), 60); /* 7 and 8 */
+	tq_aqueue_stats(q, &st);
+	CU_ASSERT_EQUAL(st.dropped, 4);
+	/* the consumer still gets what is left, in order */
+	CU_ASSERT_EQUAL(tq_aqueue_ack(q, 1, UINT64_MAX, true), 2);
+	CU_ASSERT_STRING_EQUAL(disp(q, 0, 8), "1:7 1:8");
+	tq_aqueue_destroy(q);
+	assert_each_once(8);
+}
+
+static void
+test_set_limits_reject_keeps_excess(void)
+{
+	struct tq_aqueue_conf c = conf_default();
+	struct tq_aqueue *q = mkq(&c);
+
+	for (unsigned int i = 1; i <= 4; i++)
+		CU_ASSERT_EQUAL(pub(q, i), 0);
+	c.max_length = 2;
+	c.overflow = TQ_AQUEUE_REJECT_PUBLISH;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 0);
+	CU_ASSERT_EQUAL(tq_aqueue_ready(q), 4); /* held ones stay */
+	CU_ASSERT_EQUAL(pub(q, 5), TQ_AQUEUE_REFUSED);
+	handed[5]++; /* refused: still ours */
+	cons(q, 1, 0, 0);
+	CU_ASSERT_STRING_EQUAL(disp(q, 0, 3), "1:1 1:2 1:3");
+	CU_ASSERT_EQUAL(pub(q, 6), 0); /* one ready: room again */
+	CU_ASSERT_EQUAL(pub(q, 7), TQ_AQUEUE_REFUSED);
+	handed[7]++;
+	/* back to drop-head with the same limit: within it, nothing dropped */
+	c.overflow = TQ_AQUEUE_DROP_HEAD;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 0);
+	/* a bad overflow changes nothing */
+	c.overflow = (enum tq_aqueue_overflow)9;
+	c.max_length = 0;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), -EINVAL);
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(tq_aqueue_ready(q), 2);
+	CU_ASSERT_EQUAL(pub(q, 8), 0); /* still drop-head at 2: 4 goes */
+	CU_ASSERT_EQUAL(released[4], 1);
+	tq_aqueue_destroy(q);
+	assert_each_once(8);
+}
+
+static void
+test_set_limits_ttl_and_dead_letter(void)
+{
+	struct tq_aqueue_conf c = conf_default();
+	struct tq_aqueue *q = mkq(&c);
+
+	CU_ASSERT_EQUAL(pub(q, 1), 0); /* no TTL when published: never expires */
+	c.message_ttl = 100;
+	c.dead_letter = true;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 0);
+	CU_ASSERT_EQUAL(pub_full(q, 2, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 0), 0); /* until 100 */
+	CU_ASSERT_EQUAL(tq_aqueue_next_expiry(q), 101);
+	CU_ASSERT_EQUAL(tq_aqueue_sweep(q, 200), 1);
+	CU_ASSERT_STRING_EQUAL(dead(q), "2/expired");
+	/* TTL and DLX removed: later messages live on, and go without a dead letter */
+	c.message_ttl = TQ_AQUEUE_TTL_NONE;
+	c.dead_letter = false;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 0);
+	CU_ASSERT_EQUAL(pub_full(q, 3, 0, TQ_AQUEUE_TTL_NONE, 1, 0, 200), 0);
+	CU_ASSERT_EQUAL(tq_aqueue_next_expiry(q), UINT64_MAX);
+	c.max_length = 1;
+	CU_ASSERT_EQUAL(tq_aqueue_set_limits(q, &c), 1);
+	CU_ASSERT_EQUAL(released[1], 1);
+	CU_ASSERT_STRING_EQUAL(dead(q), "");
+	cons(q, 1, 0, 0);
+	CU_ASSERT_STRING_EQUAL(disp(q, 100000, 8), "1:3");
+	tq_aqueue_destroy(q);
+	assert_each_once(3);
+}
+
 int
 main(void)
 {
@@ -1711,6 +1820,9 @@ main(void)
 		TQ_TEST(test_groups_publish_order_and_ttl),
 		TQ_TEST(test_model_random),
 		TQ_TEST(test_groups_random),
+		TQ_TEST(test_set_limits_drop_head),
+		TQ_TEST(test_set_limits_reject_keeps_excess),
+		TQ_TEST(test_set_limits_ttl_and_dead_letter),
 	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS || TQ_SUITE("aqueue", tests) != CUE_SUCCESS)

@@ -159,6 +159,46 @@ test_nsim_sections_and_dotted_set(void)
 	CU_ASSERT(strstr(err, "nsim.port0.rx.drop") != NULL);
 }
 
+/* [metrics]: 127.0.0.1:15692 unless told otherwise, port 0 turns it off, IPv4 only. */
+static void
+test_metrics_section(void)
+{
+	struct tq_config c;
+	const char *path = write_ini("[metrics]\naddress = 0.0.0.0\nport = 9100\n");
+	char *argv[] = {"tachyond", "--set", "metrics.port=0", "--set",
+			"metrics.address=198.18.0.2", NULL};
+	const char *bad[] = {
+		"[metrics]\naddress = localhost\n",     "[metrics]\naddress = 300.1.1.1\n",
+		"[metrics]\naddress = 10.0.0.1/8\n",    "[metrics]\naddress = ::1\n",
+		"[metrics]\naddress = 127.000.000.0001\n", "[metrics]\naddress =\n",
+		"[metrics]\nport = 65536\n",            "[metrics]\nport = -1\n",
+		"[metrics]\nport = http\n",             "[metrics]\npath = /metrics\n",
+	};
+
+	tq_config_defaults(&c);
+	CU_ASSERT_STRING_EQUAL(c.metrics.address, "127.0.0.1");
+	CU_ASSERT_EQUAL(c.metrics.port, 15692);
+	CU_ASSERT_EQUAL_FATAL(tq_config_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.metrics.address, "0.0.0.0");
+	CU_ASSERT_EQUAL(c.metrics.port, 9100);
+	unlink(path);
+	CU_ASSERT_EQUAL_FATAL(tq_config_parse_args(&c, 5, argv, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.metrics.port, 0);
+	CU_ASSERT_STRING_EQUAL(c.metrics.address, "198.18.0.2");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path = write_ini(bad[i]);
+		tq_config_defaults(&c);
+		err[0] = '\0';
+		CU_ASSERT(tq_config_load(&c, path, err, sizeof(err)) < 0);
+		CU_ASSERT(strstr(err, "metrics.") != NULL);
+		/* a refused value leaves the default in place */
+		CU_ASSERT_STRING_EQUAL(c.metrics.address, "127.0.0.1");
+		CU_ASSERT_EQUAL(c.metrics.port, 15692);
+		unlink(path);
+	}
+}
+
 int
 main(void)
 {
@@ -169,6 +209,7 @@ main(void)
 		TQ_TEST(test_args_override),
 		TQ_TEST(test_args_errors),
 		TQ_TEST(test_nsim_sections_and_dotted_set),
+		TQ_TEST(test_metrics_section),
 	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS || TQ_SUITE("config", tests) != CUE_SUCCESS)
