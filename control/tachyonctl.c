@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1164,6 +1165,65 @@ cmd_arp(struct ctl *c, const struct sub *s)
 	return cmd_worker_rows(c, "/tachyon/arp", TQ_ARP_ROW_HEADER);
 }
 
+/* The @i-th number of array @key in a /tachyon/workers reply. */
+static uint64_t
+worker_val(const struct tq_json *v, const char *key, unsigned int i)
+{
+	const struct tq_json *a = tq_json_get(v, key), *e;
+
+	for (e = a ? a->child : NULL; e && i; e = e->next)
+		i--;
+	return e ? tq_json_u64(e) : 0;
+}
+
+/* workers: each worker's busy share over half a second, from two samples. */
+static int
+cmd_workers(struct ctl *c, const struct sub *s)
+{
+	struct tq_json *r0, *r1;
+	const struct tq_json *a, *b, *lc;
+	char *raw = NULL;
+	double dt;
+	unsigned int n = 0;
+
+	(void)s;
+	r0 = ctl_query(c, "/tachyon/workers", NULL);
+	if (!r0)
+		return c->unreachable ? 3 : 1;
+	usleep(500 * 1000);
+	r1 = ctl_query(c, "/tachyon/workers", &raw);
+	if (!r1) {
+		tq_json_free(r0);
+		return c->unreachable ? 3 : 1;
+	}
+	a = value_of(r0);
+	b = value_of(r1);
+	if (c->json) {
+		printf("%s\n", raw);
+		goto out;
+	}
+	dt = (double)(tq_json_u64(tq_json_get(b, "tsc")) - tq_json_u64(tq_json_get(a, "tsc")));
+	for (lc = tq_json_get(b, "lcore"), lc = lc ? lc->child : NULL; lc; lc = lc->next)
+		n++;
+	printf("%-6s %5s %7s %12s %10s\n", "worker", "lcore", "busy%", "loops/s", "sleeps/s");
+	for (unsigned int i = 0; i < n && dt > 0; i++) {
+		double hz = (double)tq_json_u64(tq_json_get(b, "tsc_hz"));
+		double secs = dt / hz;
+		double busy = (double)(worker_val(b, "busy_tsc", i) - worker_val(a, "busy_tsc", i));
+
+		printf("%-6u %5" PRIu64 " %6.1f%% %12.0f %10.0f\n", i, worker_val(b, "lcore", i),
+		       100.0 * busy / dt,
+		       (double)(worker_val(b, "loops", i) - worker_val(a, "loops", i)) / secs,
+		       (double)(worker_val(b, "idle_sleeps", i) - worker_val(a, "idle_sleeps", i)) /
+			       secs);
+	}
+out:
+	free(raw);
+	tq_json_free(r0);
+	tq_json_free(r1);
+	return 0;
+}
+
 static int
 cmd_conns(struct ctl *c, const struct sub *s)
 {
@@ -1235,6 +1295,7 @@ static const struct command commands[] = {
 	{"ports", 0, 0, 0, cmd_ports_},
 	{"arp", 0, 0, 0, cmd_arp},
 	{"conns", 0, 0, 0, cmd_conns},
+	{"workers", 0, 0, 0, cmd_workers},
 	{"info", 0, 0, 0, cmd_info},
 	{"mqtt", 0, 0, 0, cmd_mqtt},
 	{"amqp", 0, 0, 0, cmd_amqp},
@@ -1283,6 +1344,7 @@ usage(FILE *f)
 		"  stats            counters (non-zero ones; --all for every one), per worker\n"
 		"  ports            ports with addresses, offloads and traffic\n"
 		"  arp              neighbour caches of every worker\n"
+		"  workers          busy share, loops/s and sleeps/s of each worker (over 0.5 s)\n"
 		"  conns            TCP connections: state, windows, RTT, queued bytes\n"
 		"  info             version, workers, uptime\n"
 		"  mqtt             MQTT broker: clients, sessions, subscriptions, retained\n"

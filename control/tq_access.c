@@ -184,7 +184,8 @@ rtab_cut(struct rtab *t, size_t i, size_t j, bool owner)
 	if (owner)
 		for (size_t k = i; k < j; k++)
 			free(t->v[k]);
-	memmove(&t->v[i], &t->v[j], (t->n - j) * sizeof(t->v[0]));
+	if (j < t->n) /* an empty table has no array: memmove(NULL, ...) is undefined */
+		memmove(&t->v[i], &t->v[j], (t->n - j) * sizeof(t->v[0]));
 	t->n -= j - i;
 }
 

@@ -10,6 +10,7 @@
 #include "control/tq_defs.h"
 #include "control/tq_scram.h"
 #include "dataplane/tq_ctl.h"
+#include "dataplane/tq_prio.h"
 #include "proto/amqp/tq_amqp_admin.h"
 
 #define SCRAM_MAX 1024         /* exchanges in progress */
@@ -295,6 +296,22 @@ answer(struct tq_ctl_req *r, uint64_t now, uint32_t delay_ms)
 		free(r);
 }
 
+/* The data-plane class of @user: a policy that applies to users, key priority-class. */
+static uint8_t
+user_prio(const char *user, size_t len)
+{
+	const struct tq_policy_def *d;
+
+	if (!tq_policies_cur)
+		return TQ_PRIO_NORMAL;
+	d = tq_policies_match(tq_policies_cur, "/", TQ_POLICY_USERS, user, len, NULL);
+	if (!d || !(d->set & TQ_POL_PRIORITY_CLASS))
+		return TQ_PRIO_NORMAL;
+	return d->priority_class == TQ_CLASS_CRITICAL ? TQ_PRIO_CRITICAL
+	       : d->priority_class == TQ_CLASS_BULK   ? TQ_PRIO_BULK
+							: TQ_PRIO_NORMAL;
+}
+
 static void
 handle(struct tq_ctl_req *r, uint64_t now)
 {
@@ -352,6 +369,8 @@ handle(struct tq_ctl_req *r, uint64_t now)
 		r->result = -EINVAL;
 		break;
 	}
+	if (r->result == 1 && r->kind != TQ_CTL_SCRAM_FIRST)
+		r->prio = user_prio(r->user, r->user_len);
 	answer(r, now, delay);
 }
 

@@ -225,7 +225,8 @@ section_write(struct jb *out, const char *name, struct section *s)
 {
 	if (s->oom)
 		out->oom = true;
-	qsort(s->v, s->n, sizeof(*s->v), entry_cmp);
+	if (s->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(s->v, s->n, sizeof(*s->v), entry_cmp);
 	jb_s(out, ",\n");
 	jb_str(out, name);
 	jb_s(out, ": [");
@@ -762,7 +763,8 @@ export_amqp(struct jb *out)
 	tq_amqp_admin_exchanges(export_exchange, &xs); /* -ENODEV: no AMQP, nothing */
 	section_write(out, "exchanges", &xs);
 	tq_amqp_admin_queues(export_queue, &ex);
-	qsort(ex.names.v, ex.names.n, sizeof(*ex.names.v), entry_cmp);
+	if (ex.names.n)
+		qsort(ex.names.v, ex.names.n, sizeof(*ex.names.v), entry_cmp);
 	section_write(out, "queues", &ex.queues);
 	bc.queues = &ex.names;
 	tq_amqp_admin_bindings(export_binding, &bc);

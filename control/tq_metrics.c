@@ -20,6 +20,7 @@
 #include <rte_ethdev.h>
 
 #include "dataplane/tq_worker.h"
+#include "proto/amqp/tq_amqp_admin.h"
 #include "proto/amqp/tq_amqp_broker.h"
 #include "proto/mqtt/tq_mqtt_broker.h"
 #include "tq_metrics.h"
@@ -417,10 +418,50 @@ source_amqp(struct tq_metrics_buf *b, void *arg)
 	return b->err;
 }
 
+/* Per-queue series: one pass over the queues per family (a family's samples go together). */
+struct queue_pass {
+	struct tq_metrics_buf *b;
+	const char *family;
+	int what; /* 0 ready, 1 unacked, 2 consumers */
+};
+
+static int
+queue_sample(void *arg, const struct tq_amqp_queue_info *q)
+{
+	const struct queue_pass *qp = arg;
+	const char *labels[] = {"vhost", q->vhost, "queue", q->name, NULL};
+	uint64_t v = qp->what == 0 ? q->ready : qp->what == 1 ? q->unacked : q->consumers;
+
+	return tq_metrics_sample(qp->b, qp->family, labels, v);
+}
+
+static int
+source_queues(struct tq_metrics_buf *b, void *arg)
+{
+	static const struct {
+		const char *family, *help;
+	} fam[] = {
+		{"tachyon_queue_messages_ready", "Messages ready for delivery, per AMQP queue"},
+		{"tachyon_queue_messages_unacked", "Messages delivered and not acknowledged yet, "
+						   "per AMQP queue"},
+		{"tachyon_queue_consumers", "Consumers, per AMQP queue"},
+	};
+
+	(void)arg;
+	for (int i = 0; i < 3; i++) {
+		struct queue_pass qp = {.b = b, .family = fam[i].family, .what = i};
+
+		tq_metrics_family(b, fam[i].family, "gauge", fam[i].help);
+		tq_amqp_admin_queues(queue_sample, &qp);
+	}
+	return b->err;
+}
+
 static const struct metrics_source builtin_sources[] = {
 	{"process", source_process, NULL}, {"counters", source_counters, NULL},
 	{"ports", source_ports, NULL},     {"devices", source_devices, NULL},
 	{"mqtt", source_mqtt, NULL},       {"amqp", source_amqp, NULL},
+	{"queues", source_queues, NULL},
 };
 
 /* ---- HTTP ---------------------------------------------------------------------------- */

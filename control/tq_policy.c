@@ -1118,7 +1118,8 @@ tq_policies_build(const struct tq_policy_db *db, uint64_t gen)
 		e->def = src->def;
 		p->n = i + 1;
 	}
-	qsort(p->e, p->n, sizeof(p->e[0]), entry_cmp);
+	if (p->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(p->e, p->n, sizeof(p->e[0]), entry_cmp);
 	return p;
 }
 

@@ -328,6 +328,43 @@ tel_amqp_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/*
+ * /tachyon/workers: per worker its lcore, the TSC cycles its loop spent doing work, its loop
+ * iterations and idle sleeps, and the TSC now; a reader takes two samples and divides the
+ * differences (tachyonctl workers: busy %).
+ */
+static int
+tel_workers_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static const char *const keys[] = {"lcore", "busy_tsc", "loops", "idle_sleeps"};
+	uint64_t now = rte_rdtsc();
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
+	rte_tel_data_add_dict_u64(d, "tsc", now);
+	for (unsigned int k = 0; k < RTE_DIM(keys); k++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (!a)
+			return -ENOMEM;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (unsigned int i = 0; i < tq_dp.nb_workers; i++) {
+			const struct tq_worker *w = tq_dp.workers[i];
+			uint64_t v = k == 0   ? w->lcore
+				     : k == 1 ? __atomic_load_n(&w->busy_tsc, __ATOMIC_RELAXED)
+				     : k == 2 ? __atomic_load_n(&w->loops, __ATOMIC_RELAXED)
+					      : w->ctr[TQ_CTR_idle_sleeps];
+
+			rte_tel_data_add_array_u64(a, v);
+		}
+		rte_tel_data_add_dict_container(d, keys[k], a, 0);
+	}
+	return 0;
+}
+
+TEL_LOCKED(workers)
 TEL_LOCKED(info)
 TEL_LOCKED(mqtt)
 TEL_LOCKED(amqp)
@@ -359,6 +396,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Neighbour cache of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/ping", tel_ping,
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
+	rc |= rte_telemetry_register_cmd("/tachyon/workers", tel_workers,
+					 "Per worker: lcore, busy TSC cycles, loops, idle sleeps");
 	rc |= rte_telemetry_register_cmd("/tachyon/conns", tel_conns,
 					 "TCP connections of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/mqtt", tel_mqtt,

@@ -40,6 +40,7 @@ struct tq_ctl_req {
 	uint32_t src_ip;        /* the client's IPv4 address, network order (rate limit) */
 	uint64_t scram_id;      /* SCRAM: the exchange, set by control at SCRAM_FIRST */
 	int result;             /* control: 1 accepted, 0 refused, < 0 error (-errno) */
+	uint8_t prio;           /* control, when accepted: the user's class (dataplane/tq_prio.h) */
 	uint16_t user_len;      /* LOGIN: set by the worker; SCRAM: by control (the user) */
 	uint16_t data_len, out_len;
 	char user[TQ_CTL_USER_MAX + 1];

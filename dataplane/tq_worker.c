@@ -12,6 +12,7 @@
 
 #include "dataplane/net/tq_net.h"
 #include "dataplane/net/tq_tcp_var.h"
+#include "tq_prio.h"
 #include "tq_worker.h"
 
 struct tq_dataplane tq_dp;
@@ -259,11 +260,14 @@ tq_worker_poll_once(struct tq_worker *w)
 	for (uint16_t p = 0; p < tq_nb_ports; p++) {
 		uint16_t n = rte_eth_rx_burst(p, w->id, pkts, w->burst);
 
-		if (unlikely(w->nsim[TQ_NSIM_RX][p] != NULL))
+		if (unlikely(w->nsim[TQ_NSIM_RX][p] != NULL)) {
 			tq_nsim_worker_rx(w, p, pkts, n); /* delivers what passes now */
-		else
+		} else {
+			if (unlikely(w->prio_conns))
+				tq_prio_sort(w, pkts, n); /* critical first (tq_prio.h) */
 			for (uint16_t i = 0; i < n; i++)
 				tq_net_input(w, p, pkts[i]);
+		}
 		work += n;
 	}
 	if (unlikely(w->nsim_active))
@@ -314,6 +318,9 @@ tq_worker_main(void *arg)
 	while (!tq_dp.stop) {
 		unsigned int work = tq_worker_poll_once(w);
 
+		w->loops++;
+		if (work) /* one more TSC read, only when there was something to do */
+			w->busy_tsc += rte_rdtsc() - w->now;
 		urcu_qsbr_quiescent_state();
 		if (w->idle == TQ_IDLE_ADAPTIVE)
 			worker_idle(w, work);

@@ -87,6 +87,7 @@ struct tq_worker {
 	struct rte_mempool *pool;   /* mbufs on this worker's socket; shared, not owned */
 	uint16_t ip_id;             /* IPv4 identification for packets we originate */
 	uint16_t nsim_active;       /* instances in nsim[][]: 0 = no release pass */
+	uint32_t prio_conns;        /* connections of a class other than normal (tq_prio.h) */
 	/* network simulator per direction and port, NULL = off; owned (tq_nsim.h) */
 	struct tq_nsim *nsim[TQ_NSIM_DIRS][TQ_MAX_PORTS];
 	struct tq_txq txq[TQ_MAX_PORTS];
@@ -102,6 +103,8 @@ struct tq_worker {
 	uint64_t ctr[TQ_CTR__COUNT] __rte_cache_aligned;
 	struct tq_port_stats port_stats[TQ_MAX_PORTS];
 	uint64_t nsim_acked; /* dp: wo (release), cp: ro (acquire): TQ_MSG_NSIM handled */
+	uint64_t busy_tsc;   /* dp: wo, cp: ro: TSC cycles spent in loop iterations that did work */
+	uint64_t loops;      /* dp: wo, cp: ro: loop iterations */
 
 	struct tq_arp_cache arp __rte_cache_aligned;
 	struct tq_tcp_worker *tcp; /* this worker's TCP (TCBs, table, timers); owned */

@@ -245,6 +245,8 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	tq_tcp_ooo_purge(c);
 	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)
 		t->half_open--;
+	if (c->prio)
+		c->w->prio_conns--;
 	rte_hash_del_key(t->table, &c->key);
 	c->state = TQ_TCP_CLOSED;
 	c->next_free = t->reap;
@@ -487,6 +489,18 @@ uint32_t
 tq_tcp_remote_addr(const struct tq_tcp_conn *c)
 {
 	return c->key.raddr;
+}
+
+void
+tq_tcp_set_prio(struct tq_tcp_conn *c, uint8_t prio)
+{
+	if (c->state == TQ_TCP_CLOSED || c->prio == prio)
+		return;
+	if (c->prio)
+		c->w->prio_conns--;
+	if (prio)
+		c->w->prio_conns++;
+	c->prio = prio;
 }
 
 void *

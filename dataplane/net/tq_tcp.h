@@ -122,6 +122,8 @@ void tq_tcp_set_user(struct tq_tcp_conn *c, void *user);
 void *tq_tcp_user(const struct tq_tcp_conn *c);
 /* The peer's IPv4 address, network order. Owner worker. */
 uint32_t tq_tcp_remote_addr(const struct tq_tcp_conn *c);
+/* Give @c data-plane priority class @prio (enum tq_prio, dataplane/tq_prio.h). Owner worker. */
+void tq_tcp_set_prio(struct tq_tcp_conn *c, uint8_t prio);
 void *tq_tcp_listener_user(const struct tq_tcp_conn *c);
 struct tq_worker *tq_tcp_worker(const struct tq_tcp_conn *c);
 

@@ -67,6 +67,7 @@ struct tq_tcp_conn {
 	uint16_t port;          /* ethdev port towards the peer */
 	uint8_t state;
 	uint8_t listener;       /* listener index + 1 for passive opens, 0 for active */
+	uint8_t prio;           /* enum tq_prio (dataplane/tq_prio.h): 0 = normal */
 	struct tq_worker *w;
 	const struct tq_tcp_app *app;
 	void *user;

@@ -456,6 +456,7 @@ tq_amqp_login_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 		if (r->result == 1) {
 			memcpy(c->user, r->user, r->user_len);
 			c->user[r->user_len] = '\0';
+			tq_tcp_set_prio(c->tcp, r->prio); /* the user's data-plane class */
 			login_accepted(c);
 		} else {
 			login_refused(c, "Login was refused using authentication mechanism PLAIN");

@@ -216,6 +216,8 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 		c->auth = r->result == 1 ? MQ_AUTH_OK : MQ_AUTH_REFUSED;
 		memcpy(c->user, r->user, r->user_len);
 		c->user[r->user_len] = '\0';
+		if (r->result == 1)
+			tq_tcp_set_prio(c->tcp, r->prio); /* the user's data-plane class */
 		free(r);
 		tq_mqtt_conn_resume_rx(c); /* the CONNECT again, with the answer */
 		return;
@@ -240,6 +242,7 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 		}
 		memcpy(c->auth_final, r->out, r->out_len);
 		c->auth_final_len = r->out_len;
+		tq_tcp_set_prio(c->tcp, r->prio);
 		memcpy(c->user, r->user, r->user_len);
 		c->user[r->user_len] = '\0';
 		free(r);

@@ -428,5 +428,25 @@ run 0 "raw /tachyon/users" raw /tachyon/users
 jcheck "raw /tachyon/users: the first page says where the next starts" \
 	'0 < d["next"] == len(d["name"]) < 154' "$out"
 
+# >>> data-plane priority classes: a policy on users; a login takes its user's class, and the
+# worker counts (and sorts first) the frames of critical connections, bulk ones last
+run 0 "set_policy desk (users, critical)" set_policy desk '^admin$' '{"priority-class":"critical"}' \
+	--apply-to users
+c0=$(counter prio_rx_critical)
+expect "admin logs in under the desk policy" "ok" "$(step "$(cl amqp admin "$PW_ADMIN" /)" open)"
+c1=$(counter prio_rx_critical)
+[ "$c1" -gt "$c0" ] && ok "prio_rx_critical moved with admin's frames ($c0 -> $c1)" ||
+	fail "prio_rx_critical did not move: $c0 -> $c1"
+run 0 "set_policy desk (users, bulk)" set_policy desk '^admin$' '{"priority-class":"bulk"}' \
+	--apply-to users
+b0=$(counter prio_rx_bulk)
+expect "admin logs in as bulk" "ok" "$(step "$(cl amqp admin "$PW_ADMIN" /)" open)"
+b1=$(counter prio_rx_bulk)
+[ "$b1" -gt "$b0" ] && ok "prio_rx_bulk moved with admin's frames ($b0 -> $b1)" ||
+	fail "prio_rx_bulk did not move: $b0 -> $b1"
+run 1 "a priority class on queues is refused" set_policy bad '.*' '{"priority-class":"bulk"}' \
+	--apply-to queues
+run 0 "clear_policy desk" clear_policy desk
+
 kill -0 "$pid" 2>/dev/null || fail "tachyond died: $(tail -20 "$LOG")"
 it_stop

@@ -252,6 +252,9 @@ expect_ge "mqtt_subscriptions with the subscriber on" "$(val during tachyon_mqtt
 expect_ge "mqtt_retained_messages" "$(val after tachyon_mqtt_retained_messages)" 1
 expect_ge "amqp_queues" "$(val after tachyon_amqp_queues)" 1
 expect_eq "amqp_messages_ready" "$(val after tachyon_amqp_messages_ready)" 1
+expect_eq "queue_messages_ready of metrics-q" "$(val after tachyon_queue_messages_ready vhost=/ queue=metrics-q)" 1
+expect_eq "queue_messages_unacked of metrics-q" "$(val after tachyon_queue_messages_unacked vhost=/ queue=metrics-q)" 0
+expect_eq "queue_consumers of metrics-q" "$(val after tachyon_queue_consumers vhost=/ queue=metrics-q)" 0
 up0=$(val before tachyon_uptime_seconds)
 up1=$(val after tachyon_uptime_seconds)
 [[ $up0 =~ ^[0-9]+$ && $up1 =~ ^[0-9]+$ ]] && [ "$up1" -gt "$up0" ] && ok "uptime went on ($up0 s -> $up1 s)" || fail "uptime $up0 -> $up1"

@@ -115,6 +115,10 @@ mqtt_too_large_for_client 2 v5_maximum_packet_size
 mqtt_sys_published 2 sys_interval 1
 EOF
 
+# tachyonctl workers: one row per worker with its busy share (two samples 0.5 s apart)
+rows=$(ctl workers | tail -n +2 | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ' || true)
+[ "$rows" -eq "$WORKERS" ] && ok "tachyonctl workers: $rows rows" || fail "tachyonctl workers: $(ctl workers)"
+
 # every client has gone: nothing left but TIME_WAIT, which expires after 2 * msl_ms
 sleep 1.5
 conns=$(ctl conns | tail -n +2 | wc -l)

@@ -1,0 +1,42 @@
+/*
+ * Data-plane priority classes: what a trading desk pays for. A connection's class comes
+ * from the control plane when its user logs in (a policy that applies to users, key
+ * priority-class: critical, normal or bulk) and is kept on its TCB (tq_tcp_set_prio).
+ *
+ * While a worker holds connections of a class other than normal, every RX burst is sorted
+ * by class before the stack sees it, stably (within a class, arrival order is kept): the
+ * segments of critical connections are processed first — their publishes decoded, routed and
+ * their deliveries queued for TX — then normal, then bulk, so under contention a critical
+ * client waits for less of the bulk traffic in front of it. Segments the classifier cannot
+ * place (not TCP over IPv4, not this worker's, no TCB: SYNs, ARP, ICMP) count as normal. A
+ * worker with only normal connections does not classify at all (one branch per burst).
+ *
+ * Counters per class (prio_rx_* packets and bytes, while sorting is on) show the work done
+ * for each. Worker only.
+ */
+#ifndef TQ_PRIO_H
+#define TQ_PRIO_H
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+enum tq_prio {
+	TQ_PRIO_NORMAL = 0, /* a zeroed TCB is normal */
+	TQ_PRIO_CRITICAL = 1,
+	TQ_PRIO_BULK = 2,
+};
+#define TQ_PRIO_CLASSES 3
+
+struct tq_worker;
+
+/* The class of the connection @m (a frame at its Ethernet header) belongs to. */
+enum tq_prio tq_prio_classify(struct tq_worker *w, const struct rte_mbuf *m);
+
+/* Sort @pkts[0..n) by class (critical, normal, bulk), stably, counting per class. */
+void tq_prio_sort(struct tq_worker *w, struct rte_mbuf **pkts, uint16_t n);
+
+/* The name of a class ("critical", "normal", "bulk"). */
+const char *tq_prio_name(enum tq_prio p);
+
+#endif
