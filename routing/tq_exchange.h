@@ -70,9 +70,8 @@
  * Deleting an exchange that does not exist, and unbinding a binding that does not exist,
  * are not errors (RabbitMQ answers delete-ok and unbind-ok): they return 1.
  *
- * Known differences from RabbitMQ: a topic binding key with '*' or '#' inside a word
- * ("a*b", "#x") is refused with -EINVAL (RabbitMQ takes such a word literally; the trie
- * cannot hold it); amq.rabbitmq.trace is not created. If the trie cannot allocate while a
+ * A topic binding key with '*' or '#' inside a word ("a*b", "#x") binds that word literally,
+ * as RabbitMQ does. Known difference from RabbitMQ: amq.rabbitmq.trace is not created. If the trie cannot allocate while a
  * queue or exchange is being deleted, the binding's trie entry stays behind pointing at the
  * dead destination, which readers skip and which is then never freed (counted as leaked).
  */

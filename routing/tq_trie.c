@@ -186,9 +186,10 @@ level_kind(const struct tq_trie *t, const char *w, size_t len, bool last)
 			return -EINVAL;
 		return NODE_HASH;
 	}
-	if (memchr(w, '#', len) || memchr(w, t->star, len))
-		return -EINVAL;
-	if (t->dialect == TQ_TRIE_MQTT && memchr(w, '\0', len))
+	/* MQTT: a wildcard character must stand alone in its level; AMQP (RabbitMQ): only a
+	 * whole word is a wildcard, "a*" is a word like any other */
+	if (t->dialect == TQ_TRIE_MQTT &&
+	    (memchr(w, '#', len) || memchr(w, t->star, len) || memchr(w, '\0', len)))
 		return -EINVAL;
 	return NODE_LITERAL;
 }

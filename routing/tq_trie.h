@@ -53,8 +53,8 @@ enum tq_trie_dialect {
 	/*
 	 * Words split by '.'; '*' matches exactly one word, '#' zero or more words, anywhere
 	 * in the key and any number of times (RabbitMQ's topic exchange: "a.#.c" matches
-	 * "a.c" and "a.x.y.c", "#" matches ""). '*' and '#' must be whole words. The empty
-	 * string has zero words. A binding with several '#' is matched in polynomial time:
+	 * "a.c" and "a.x.y.c", "#" matches ""). '*' and '#' are wildcards only as whole
+	 * words ("a*" is a word like any other). The empty string has zero words. A binding with several '#' is matched in polynomial time:
 	 * each '#' node is expanded once per match, at the smallest word index it is reached
 	 * at (later arrivals are subsumed), so it also yields each binding once.
 	 */

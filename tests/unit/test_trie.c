@@ -272,12 +272,18 @@ test_amqp_examples(void)
 	CU_ASSERT(matches_exactly(t, "a", KEYS(4)));
 	CU_ASSERT(matches_exactly(t, ".", KEYS(4))); /* two empty words */
 
-	/* MQTT's wildcards are plain characters here, and '*' / '#' must be whole words */
+	/* MQTT's wildcards are plain characters here; so are '*' and '#' inside a word (only
+	 * a whole word is a wildcard: RabbitMQ splits on '.' and compares words) */
 	CU_ASSERT_EQUAL(add(t, "a+.b/c", 9), 0);
 	CU_ASSERT(matches_exactly(t, "a+.b/c", KEYS(4, 9)));
-	CU_ASSERT_EQUAL(add(t, "a*.b", 10), -EINVAL);
-	CU_ASSERT_EQUAL(add(t, "a.b#", 10), -EINVAL);
-	CU_ASSERT_EQUAL(add(t, "**", 10), -EINVAL);
+	CU_ASSERT_EQUAL(add(t, "a*.b", 10), 0);
+	CU_ASSERT_EQUAL(add(t, "a.b#", 11), 0);
+	CU_ASSERT_EQUAL(add(t, "**", 12), 0);
+	CU_ASSERT(matches_exactly(t, "a*.b", KEYS(4, 7, 10)));
+	CU_ASSERT(matches_exactly(t, "ax.b", KEYS(4, 7)));     /* "a*" is no wildcard */
+	CU_ASSERT(matches_exactly(t, "a.b#", KEYS(4, 8, 11))); /* nor is "b#" */
+	CU_ASSERT(matches_exactly(t, "**", KEYS(4, 12)));
+	CU_ASSERT(matches_exactly(t, "xy", KEYS(4)));
 	done(t);
 }
 
