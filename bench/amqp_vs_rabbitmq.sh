@@ -4,7 +4,7 @@
 #
 #   bench/amqp_vs_rabbitmq.sh [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build]
 #                             [--build-dir DIR (in the tree, or absolute)]
-#                             [--only memif,tap,rabbitmq] [--cells LIST]
+#                             [--only memif,tap,rabbitmq] [--cells LIST] [--loads FRACTIONS]
 #                             [--set SECTION.KEY=VALUE]...   (more tachyond settings)
 #
 # Systems under test, each pinned to CPU 1 (the load always on CPU 0):
@@ -27,6 +27,8 @@
 #   (also: ack_multi_1to1: prefetch 100, basic.ack multiple every 10; autoack_pairs4)
 # Each cell runs twice: "max" (as fast as the broker takes it: peak = messages received per
 # second) and "half" (open loop at 50 % of that peak, for latency from the scheduled send).
+# --loads 0.25,0.5,0.9 runs the open loop at each of these fractions of the peak instead
+# (0.5 is "half", the others "loadNN"; default 0.5).
 #
 # Results: results.csv (one line per run), summary.md, and every run's log in the output
 # directory: --out DIR, else /tmp/tachyon-bench/amqp-<UTC date-time>/ (nothing lands in git).
@@ -44,8 +46,9 @@ OUT=
 SUTS=memif,tap,rabbitmq
 CELLS=autoack_1to1,ack_1to1,confirms_1to1,fanout10
 TQ_SETS=(--set amqp.port=5672 --set dataplane.mbufs_per_worker=131072)
+LOADS=0.5 # latency runs, as fractions of each system's own peak: 0.5 is "half"
 usage() {
-	tq_die "usage: $0 [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build] [--build-dir DIR] [--only memif,tap,rabbitmq] [--cells LIST] [--set SECTION.KEY=VALUE]..."
+	tq_die "usage: $0 [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build] [--build-dir DIR] [--only memif,tap,rabbitmq] [--cells LIST] [--loads FRACTIONS] [--set SECTION.KEY=VALUE]..."
 }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--build-dir) BDIR=$2; shift ;;
 	--only) SUTS=$2; shift ;;
 	--cells) CELLS=$2; shift ;;
+	--loads) LOADS=$2; shift ;;
 	--set) TQ_SETS+=(--set "$2"); shift ;;
 	*) usage ;;
 	esac
@@ -232,22 +236,28 @@ run() {
 	PEAK=$(echo "$line" | awk -F, '{print ($13 == "" ? 0 : $13)}')
 }
 
-# matrix SUT: every cell, max then half
+# load_kind FRACTION: the run's name, "half" for 0.5, else loadNN (percent of the peak)
+load_kind() { awk -v f="$1" 'BEGIN {if (f == 0.5) print "half"; else printf "load%.0f\n", f * 100}'; }
+
+# matrix SUT: every cell, max then the open-loop runs (half, or --loads)
 matrix() {
-	local sut=$1 cell rate fanout wl pubs subs every
+	local sut=$1 cell rate fanout wl pubs subs every frac peak
 	for cell in ${CELLS//,/ }; do
 		read -r wl pubs subs every <<<"$(cell_def "$cell")"
 		fanout=1
 		[ "$wl" = fanout ] && fanout=$subs
 		tq_log "$sut: $cell at max rate"
 		run "$sut" "$cell" max 0
-		rate=$(awk -v p="$PEAK" -v f="$fanout" 'BEGIN {printf "%.0f", p / f / 2}')
-		if [ "$rate" -lt 1 ]; then
-			echo "    no peak measured: no latency run" >&2
-			continue
-		fi
-		tq_log "$sut: $cell at half of the peak ($rate PUBLISHes/s offered)"
-		run "$sut" "$cell" half "$rate"
+		peak=$PEAK
+		for frac in ${LOADS//,/ }; do
+			rate=$(awk -v p="$peak" -v f="$fanout" -v x="$frac" 'BEGIN {printf "%.0f", p / f * x}')
+			if [ "$rate" -lt 1 ]; then
+				echo "    no peak measured: no latency run" >&2
+				break
+			fi
+			tq_log "$sut: $cell at $frac of the peak ($rate publishes/s offered)"
+			run "$sut" "$cell" "$(load_kind "$frac")" "$rate"
+		done
 	done
 }
 

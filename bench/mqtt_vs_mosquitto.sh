@@ -2,7 +2,8 @@
 # MQTT: tachyond next to mosquitto with identical traffic from bench/loadgen (tq_loadgen).
 #
 #   bench/mqtt_vs_mosquitto.sh [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build]
-#                              [--build-dir DIR] [--only memif,tap,mosquitto] [--cells LIST]
+#                              [--build-dir DIR (in the tree, or absolute)]
+#                              [--only memif,tap,mosquitto] [--cells LIST] [--loads FRACTIONS]
 #                              [--set SECTION.KEY=VALUE]...   (more tachyond settings)
 #
 # Systems under test, each pinned to CPU 1 (the load always on CPU 0):
@@ -17,9 +18,13 @@
 # dataplane.mbufs_per_worker=131072: with the default 8192 a subscriber's 256 KiB TCP send
 # queue of small PUBLISHes (2 mbufs each) empties the pool and the worker deadlocks
 # (bench/RESULTS.md, MQTT findings). --set adds or overrides settings.
-# Cells (64-byte payloads): qos0_1to1, qos1_1to1, qos0_fanin10 (10 -> 1), qos0_fanout10 (1 -> 10).
+# Cells (64-byte payloads): qos0_1to1, qos1_1to1, qos0_fanin10 (10 -> 1), qos0_fanout10 (1 -> 10),
+# qos0_shared10to5 (10 publishers -> one topic, 5 subscribers in one shared-subscription group
+# $share/g/...: each message to one of them; also qos1_shared10to5).
 # Each cell runs twice: "max" (as fast as the broker takes it: peak = messages received per
 # second) and "half" (open loop at 50 % of that peak, for latency from the scheduled send).
+# --loads 0.25,0.5,0.9 runs the open loop at each of these fractions of the peak instead
+# (0.5 is "half", the others "loadNN"; default 0.5).
 #
 # Results: results.csv (one line per run), summary.md, and every run's log in the output
 # directory: --out DIR, else /tmp/tachyon-bench/<UTC date-time>/ (nothing lands in git).
@@ -35,10 +40,11 @@ BUILD=1
 BDIR=build-lg
 OUT=
 SUTS=memif,tap,mosquitto
-CELLS=qos0_1to1,qos1_1to1,qos0_fanin10,qos0_fanout10
+CELLS=qos0_1to1,qos1_1to1,qos0_fanin10,qos0_fanout10,qos0_shared10to5
 TQ_SETS=(--set mqtt.port=1883 --set mqtt.allow_anonymous=1 --set dataplane.mbufs_per_worker=131072)
+LOADS=0.5 # latency runs, as fractions of each system's own peak: 0.5 is "half"
 usage() {
-	tq_die "usage: $0 [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build] [--build-dir DIR] [--only memif,tap,mosquitto] [--cells LIST] [--set SECTION.KEY=VALUE]..."
+	tq_die "usage: $0 [--quick] [-d SECONDS] [-w SECONDS] [--out DIR] [--no-build] [--build-dir DIR] [--only memif,tap,mosquitto] [--cells LIST] [--loads FRACTIONS] [--set SECTION.KEY=VALUE]..."
 }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--build-dir) BDIR=$2; shift ;;
 	--only) SUTS=$2; shift ;;
 	--cells) CELLS=$2; shift ;;
+	--loads) LOADS=$2; shift ;;
 	--set) TQ_SETS+=(--set "$2"); shift ;;
 	*) usage ;;
 	esac
@@ -60,11 +67,15 @@ tq_require_root
 tq_install_deps
 tq_hugepages 512
 
+# --build-dir: relative to the tree, or absolute (a build directory outside it)
+case $BDIR in
+/*) B=$BDIR ;;
+*) B=$TQ_ROOT/$BDIR ;;
+esac
 if [ "$BUILD" = 1 ]; then
-	tq_log "build (release) in $BDIR"
-	tq_build "$BDIR" -Dbuildtype=release >/dev/null
+	tq_log "build (release) in $B"
+	tq_build "$(realpath -m --relative-to="$TQ_ROOT" "$B")" -Dbuildtype=release >/dev/null
 fi
-B=$TQ_ROOT/$BDIR
 TACHYOND=$B/control/tachyond
 TACHYONCTL=$B/control/tachyonctl
 LOADGEN=$B/bench/loadgen/tq_loadgen
@@ -122,15 +133,17 @@ forget() {
 # cpu_ticks PID: user + system clock ticks so far
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# cell NAME: "qos pubs subs"
+# cell NAME: "qos pubs subs shared" (shared 1: the subscribers are one $share group)
 cell_def() {
 	case $1 in
-	qos0_1to1) echo "0 1 1" ;;
-	qos1_1to1) echo "1 1 1" ;;
-	qos0_fanin10) echo "0 10 1" ;;
-	qos0_fanout10) echo "0 1 10" ;;
-	qos1_fanin10) echo "1 10 1" ;;
-	qos1_fanout10) echo "1 1 10" ;;
+	qos0_1to1) echo "0 1 1 0" ;;
+	qos1_1to1) echo "1 1 1 0" ;;
+	qos0_fanin10) echo "0 10 1 0" ;;
+	qos0_fanout10) echo "0 1 10 0" ;;
+	qos1_fanin10) echo "1 10 1 0" ;;
+	qos1_fanout10) echo "1 1 10 0" ;;
+	qos0_shared10to5) echo "0 10 5 1" ;;
+	qos1_shared10to5) echo "1 10 5 1" ;;
 	*) tq_die "unknown cell $1" ;;
 	esac
 }
@@ -162,14 +175,17 @@ loadgen() {
 # run SUT CELL KIND RATE: one run, its log in $OUT, one line appended to $CSV; PEAK gets the
 # messages received per second (0 when the run failed)
 run() {
-	local sut=$1 cell=$2 kind=$3 rate=$4 qos pubs subs log rc=0 t0 t1 c0 c1 cpu line lpid wpid
-	read -r qos pubs subs <<<"$(cell_def "$cell")"
+	local sut=$1 cell=$2 kind=$3 rate=$4 qos pubs subs shared log rc=0 t0 t1 c0 c1 cpu line lpid wpid
+	local extra=()
+	read -r qos pubs subs shared <<<"$(cell_def "$cell")"
+	[ "$shared" = 1 ] && extra=(--shared)
 	log=$OUT/$sut-$cell-$kind.log
 	[ -z "$PER_RUN_UP" ] || $PER_RUN_UP "$sut-$cell-$kind"
 	t0=$(date +%s.%N)
 	c0=$(cpu_ticks "$SUT_PID")
-	(loadgen "$sut" --qos "$qos" --pubs "$pubs" --subs "$subs" --size 64 --rate "$rate" \
-		--duration "$DUR" --warmup "$WARM" --drain 10 --csv --csv-header) >"$log" 2>&1 &
+	(loadgen "$sut" --qos "$qos" --pubs "$pubs" --subs "$subs" "${extra[@]}" --size 64 \
+		--rate "$rate" --duration "$DUR" --warmup "$WARM" --drain 10 --csv --csv-header) \
+		>"$log" 2>&1 &
 	lpid=$!
 	pids+=("$lpid")
 	# a watchdog: a run that hangs is stopped (by its PID) and counted as failed
@@ -193,22 +209,29 @@ run() {
 	PEAK=$(echo "$line" | awk -F, '{print ($13 == "" ? 0 : $13)}')
 }
 
-# matrix SUT: every cell, max then half
+# load_kind FRACTION: the run's name, "half" for 0.5, else loadNN (percent of the peak)
+load_kind() { awk -v f="$1" 'BEGIN {if (f == 0.5) print "half"; else printf "load%.0f\n", f * 100}'; }
+
+# matrix SUT: every cell, max then the open-loop runs (half, or --loads)
 matrix() {
-	local sut=$1 cell rate fanout qos pubs subs
+	local sut=$1 cell rate fanout qos pubs subs shared frac peak
 	for cell in ${CELLS//,/ }; do
-		read -r qos pubs subs <<<"$(cell_def "$cell")"
+		read -r qos pubs subs shared <<<"$(cell_def "$cell")"
 		fanout=$subs
 		[ "$pubs" = "$subs" ] && [ "$pubs" -gt 1 ] && fanout=1
+		[ "$shared" = 1 ] && fanout=1
 		tq_log "$sut: $cell at max rate"
 		run "$sut" "$cell" max 0
-		rate=$(awk -v p="$PEAK" -v f="$fanout" 'BEGIN {printf "%.0f", p / f / 2}')
-		if [ "$rate" -lt 1 ]; then
-			echo "    no peak measured: no latency run" >&2
-			continue
-		fi
-		tq_log "$sut: $cell at half of the peak ($rate PUBLISHes/s offered)"
-		run "$sut" "$cell" half "$rate"
+		peak=$PEAK
+		for frac in ${LOADS//,/ }; do
+			rate=$(awk -v p="$peak" -v f="$fanout" -v x="$frac" 'BEGIN {printf "%.0f", p / f * x}')
+			if [ "$rate" -lt 1 ]; then
+				echo "    no peak measured: no latency run" >&2
+				break
+			fi
+			tq_log "$sut: $cell at $frac of the peak ($rate PUBLISHes/s offered)"
+			run "$sut" "$cell" "$(load_kind "$frac")" "$rate"
+		done
 	done
 }
 

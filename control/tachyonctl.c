@@ -345,6 +345,46 @@ cmd_nsim(struct ctl *c, int argc, char **argv)
  * set SECTION.KEY=VALUE...: the config file's names, changed live. Today the network
  * simulator's settings (nsim.portN.rx|tx.KEY) are the ones that can change while running.
  */
+/*
+ * /tachyon/set,SECTION.KEY=VALUE or /tachyon/get,SECTION.KEY: prints "KEY = VALUE" (set:
+ * the value now in force), or tachyond's refusal on stderr (exit 1).
+ */
+static int
+cmd_tune(struct ctl *c, const char *what, const char *arg)
+{
+	char q[300];
+	struct tq_json *root;
+	const struct tq_json *v, *e;
+	char *raw = NULL;
+
+	if (strlen(arg) > 250 || strchr(arg, ',') || strchr(arg, ' ') ||
+	    (strcmp(what, "/tachyon/get") == 0) != (strchr(arg, '=') == NULL)) {
+		fprintf(stderr, "tachyonctl: %s: '%s': SECTION.KEY%s\n", what + 9, arg,
+			strcmp(what, "/tachyon/get") ? "=VALUE" : "");
+		return 2;
+	}
+	snprintf(q, sizeof(q), "%s,%s", what, arg);
+	root = ctl_query(c, q, &raw);
+	if (!root)
+		return c->unreachable ? 3 : 1;
+	v = value_of(root);
+	if (c->json) {
+		printf("%s\n", raw);
+	} else if ((e = tq_json_get(v, "error"))) {
+		fprintf(stderr, "tachyonctl: %s\n", e->text ? e->text : "refused");
+		free(raw);
+		tq_json_free(root);
+		return 1;
+	} else if ((e = tq_json_get(v, "ok")) || (e = tq_json_get(v, "value"))) {
+		int klen = (int)strcspn(arg, "=");
+
+		printf("%.*s = %s\n", klen, arg, e->text ? e->text : "");
+	}
+	free(raw);
+	tq_json_free(root);
+	return 0;
+}
+
 static int
 cmd_set(struct ctl *c, int argc, char **argv)
 {
@@ -354,13 +394,11 @@ cmd_set(struct ctl *c, int argc, char **argv)
 		char port[16], dir[8], kv[128];
 		char *args[3] = {port, dir, kv};
 
-		if (sscanf(argv[i], "nsim.port%15[0-9].%7[a-z].%127s", port, dir, kv) != 3) {
-			fprintf(stderr, "tachyonctl: set: '%s': only nsim.portN.rx|tx.KEY=VALUE can "
-					"change while tachyond runs; other settings go in its config\n",
-				argv[i]);
-			return 2;
+		if (sscanf(argv[i], "nsim.port%15[0-9].%7[a-z].%127s", port, dir, kv) == 3) {
+			rc = cmd_nsim(c, 3, args);
+			continue;
 		}
-		rc = cmd_nsim(c, 3, args);
+		rc = cmd_tune(c, "/tachyon/set", argv[i]);
 	}
 	return rc;
 }
@@ -1271,6 +1309,16 @@ cmd_set_(struct ctl *c, const struct sub *s)
 }
 
 static int
+cmd_get(struct ctl *c, const struct sub *s)
+{
+	int rc = 0;
+
+	for (int i = 0; i < s->argc && rc == 0; i++)
+		rc = cmd_tune(c, "/tachyon/get", s->argv[i]);
+	return rc;
+}
+
+static int
 cmd_raw_(struct ctl *c, const struct sub *s)
 {
 	return cmd_raw(c, s->argv[0]);
@@ -1302,6 +1350,7 @@ static const struct command commands[] = {
 	{"ping", 1, 2, 0, cmd_ping_},
 	{"nsim", 2, -1, 0, cmd_nsim_},
 	{"set", 1, -1, 0, cmd_set_},
+	{"get", 1, -1, 0, cmd_get},
 	{"raw", 1, 1, 0, cmd_raw_},
 	{"users", 0, 0, 0, cmd_users},
 	{"add_user", 2, 2, O_TAGS, cmd_add_user},
@@ -1356,6 +1405,10 @@ usage(FILE *f)
 		"                   rate_mbps seed queue; see README.md)\n"
 		"  set nsim.portN.rx|tx.KEY=VALUE ...\n"
 		"                   the same, with the config file's names\n"
+		"  set SECTION.KEY=VALUE ... | get SECTION.KEY ...\n"
+		"                   live: dataplane.{burst,idle,idle_polls,idle_sleep_max_us},\n"
+		"                   auth.{iterations,cache_ms,fail_limit,fail_window_ms,\n"
+		"                   fail_delay_ms}, log.level; the rest needs a restart\n"
 		"  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n"
 		"\n"
 		"Users and vhosts (the default user goes when the first user is added):\n"

@@ -22,6 +22,7 @@
 #include "tq_admin.h"
 #include "tq_config.h"
 #include "tq_cplane.h"
+#include "tq_tune.h"
 #include "tq_metrics.h"
 #include "tq_nsim_ctl.h"
 #include "tq_telemetry.h"
@@ -179,6 +180,8 @@ main(int argc, char **argv)
 	}
 	if (tq_telemetry_register(&cfg))
 		fprintf(stderr, "tachyond: warning: telemetry commands not registered\n");
+	if (tq_tune_register(&cfg))
+		fprintf(stderr, "tachyond: warning: set/get commands not registered\n");
 	if (tq_admin_register())
 		fprintf(stderr, "tachyond: warning: tachyonctl's user and permission commands not "
 				"registered\n");

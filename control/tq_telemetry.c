@@ -409,6 +409,21 @@ tq_telemetry_register(const struct tq_config *cfg)
 	return rc ? -EINVAL : 0;
 }
 
+int
+tq_telemetry_post_all(const struct tq_ring_msg *m)
+{
+	int rc = -ESHUTDOWN;
+
+	pthread_mutex_lock(&tel_lock);
+	if (!tel_closed) {
+		rc = 0;
+		for (unsigned int w = 0; w < tq_dp.nb_workers && rc == 0; w++)
+			rc = tq_worker_post(tq_dp.workers[w], m, NULL);
+	}
+	pthread_mutex_unlock(&tel_lock);
+	return rc;
+}
+
 void
 tq_telemetry_close(void)
 {

@@ -15,4 +15,12 @@ int tq_telemetry_register(const struct tq_config *cfg);
 /* Make every /tachyon/ command answer an error from now on (before workers are freed). */
 void tq_telemetry_close(void);
 
+/*
+ * Post @m to every worker's ring, unless telemetry is closed (the workers may be gone).
+ * Telemetry thread. 0, -ESHUTDOWN, or -ENOBUFS when a ring was full (the workers before it
+ * got the message).
+ */
+struct tq_ring_msg;
+int tq_telemetry_post_all(const struct tq_ring_msg *m);
+
 #endif

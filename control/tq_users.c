@@ -1133,3 +1133,18 @@ tq_users_scram_params(const struct tq_users *u, const char *name, size_t len,
 	out->known = 0;
 	return 0;
 }
+
+void
+tq_users_conf_get(const struct tq_users *u, struct tq_users_conf *out)
+{
+	*out = u->conf;
+}
+
+int
+tq_users_conf_set(struct tq_users *u, const struct tq_users_conf *conf)
+{
+	if (!conf->iterations || conf->iterations > TQ_USERS_ITERATIONS_MAX)
+		return -EINVAL;
+	u->conf = *conf; /* the cache and the failure tables read it at their next use */
+	return 0;
+}

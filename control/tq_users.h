@@ -113,6 +113,10 @@ uint64_t tq_users_gen(const struct tq_users *u);
 int tq_users_login(struct tq_users *u, const char *name, size_t name_len, const char *password,
 		   size_t len, const char *src, uint64_t now_ms, uint32_t *delay_ms);
 
+/* The store's settings now; change them (live: tachyonctl set auth.*). -EINVAL. */
+void tq_users_conf_get(const struct tq_users *u, struct tq_users_conf *out);
+int tq_users_conf_set(struct tq_users *u, const struct tq_users_conf *conf);
+
 /* Statistics for tachyonctl and the metrics endpoint. */
 struct tq_users_stats {
 	uint64_t logins_ok, logins_refused, cache_hits, throttled, hashes;

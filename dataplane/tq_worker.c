@@ -198,6 +198,30 @@ tq_worker_app_tick(tq_app_tick_fn tick)
 	return 0;
 }
 
+/* A setting changed while running (the control side checked the range). */
+static void
+worker_tune(struct tq_worker *w, uint32_t key, uint64_t v)
+{
+	switch (key) {
+	case TQ_TUNE_BURST:
+		if (v >= 1 && v <= TQ_BURST_MAX)
+			w->burst = (uint16_t)v;
+		break;
+	case TQ_TUNE_IDLE:
+		w->idle = v == TQ_IDLE_ADAPTIVE ? TQ_IDLE_ADAPTIVE : TQ_IDLE_BUSY;
+		break;
+	case TQ_TUNE_IDLE_POLLS:
+		w->idle_polls = (uint32_t)v;
+		break;
+	case TQ_TUNE_IDLE_SLEEP_MAX_US:
+		if (v >= 1)
+			w->sleep_max_us = (uint32_t)v;
+		break;
+	default:
+		w->ctr[TQ_CTR_ring_bad_msg]++;
+	}
+}
+
 unsigned int
 tq_worker_drain_inbound(struct tq_worker *w)
 {
@@ -227,6 +251,9 @@ tq_worker_drain_inbound(struct tq_worker *w)
 			break;
 		case TQ_MSG_NSIM:
 			tq_nsim_worker_apply(w, m);
+			break;
+		case TQ_MSG_TUNE:
+			worker_tune(w, m->a, m->b);
 			break;
 		default:
 			if (m->type >= TQ_MSG_APP_BASE && m->type < TQ_MSG_APP_BASE + TQ_MSG_APP_MAX &&

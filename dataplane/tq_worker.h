@@ -55,9 +55,18 @@ enum tq_ring_msg_type {
 	TQ_MSG_PING,          /* a: ip (network order), b: seq: send an ICMP echo request */
 	TQ_MSG_TCP_SEGMENT,   /* a: port, b: struct rte_mbuf * at its IPv4 header (owned) */
 	TQ_MSG_NSIM,          /* a: port | dir << 16, b: struct tq_nsim * (owned; tq_nsim_post) */
+	TQ_MSG_TUNE,          /* a: enum tq_tune_key, b: the new value (tachyonctl set) */
 	TQ_MSG_APP_BASE = 64, /* from here on: the protocols' own messages (tq_worker_app_register) */
 };
 #define TQ_MSG_APP_MAX 16 /* message types TQ_MSG_APP_BASE .. + TQ_MSG_APP_MAX - 1 */
+
+/* Loop settings a running worker takes from its ring (TQ_MSG_TUNE). */
+enum tq_tune_key {
+	TQ_TUNE_BURST = 1, /* 1..TQ_BURST_MAX */
+	TQ_TUNE_IDLE,      /* enum tq_idle_mode */
+	TQ_TUNE_IDLE_POLLS,
+	TQ_TUNE_IDLE_SLEEP_MAX_US,
+};
 
 struct tq_ring_msg {
 	uint32_t type;

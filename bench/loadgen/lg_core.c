@@ -6,7 +6,9 @@
  * Shapes: with as many publishers as subscribers (more than one each), publisher i and
  * subscriber i share topic PREFIX/i (pairs, each message to one subscriber); otherwise every
  * publisher publishes to PREFIX/0 and every subscriber subscribes to it (1→1, fan-in N→1,
- * fan-out 1→N: each message to every subscriber).
+ * fan-out 1→N: each message to every subscriber). With --shared every publisher publishes to
+ * PREFIX/0 and the subscribers are one shared-subscription group ($share/g/PREFIX/0): each
+ * message goes to one of them (shared fan-in N→M; no per-subscriber order check).
  *
  * Latency: each PUBLISH carries the TSC of its *scheduled* send time, so when the broker (or
  * the load generator) falls behind, the wait counts (no coordinated omission). At --rate 0
@@ -631,7 +633,8 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 {
 	const struct lg_opts *o = &lg->o;
 	bool amqp = o->proto == LG_AMQP;
-	bool pairs = o->pubs == o->subs && o->pubs > 1 && !(amqp && o->workload == LGA_FANOUT);
+	bool pairs = o->pubs == o->subs && o->pubs > 1 && !(amqp && o->workload == LGA_FANOUT) &&
+		     !o->shared;
 
 	lg->tp = tp;
 	lg->tp_ctx = tp_ctx;
@@ -641,6 +644,11 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 	lg->seq_check = true;
 	if (amqp && o->workload != LGA_FANOUT && !pairs) {
 		/* one queue: its consumers compete, each message reaches one of them */
+		lg->fanout = 1;
+		lg->seq_check = o->subs == 1;
+	}
+	if (o->shared) {
+		/* one group: its members compete, each message reaches one of them */
 		lg->fanout = 1;
 		lg->seq_check = o->subs == 1;
 	}
@@ -660,7 +668,10 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 		c->role = sub ? LG_SUB : LG_PUB;
 		c->idx = sub ? i : i - o->subs;
 		c->fd = -1;
-		if (!amqp)
+		if (!amqp && o->shared && sub)
+			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "$share/g/%s/0",
+							  o->topic_prefix);
+		else if (!amqp)
 			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "%s/%u",
 							  o->topic_prefix, pairs ? c->idx : 0);
 		else if (o->workload == LGA_FANOUT) /* each consumer's own queue; the exchange */
@@ -756,9 +767,10 @@ lg_report(struct lg *lg)
 			       o->transport, lga_workload_name(o->workload), o->pubs, o->subs, o->size,
 			       offered, secs);
 		else
-			printf("tq_loadgen: %s transport, QoS %u, %u publisher(s) -> %u subscriber(s), "
+			printf("tq_loadgen: %s transport, QoS %u, %u publisher(s) -> %u subscriber(s)%s, "
 			       "%u-byte payloads, offered %s msgs/s, %.2f s measured\n",
-			       o->transport, o->qos, o->pubs, o->subs, o->size, offered, secs);
+			       o->transport, o->qos, o->pubs, o->subs,
+			       o->shared ? " in one shared group" : "", o->size, offered, secs);
 		printf("  window: sent %.0f msgs/s, received %.0f msgs/s (fan-out %u)\n", sent_rate,
 		       recv_rate, lg->fanout);
 		printf("  latency (us, from the scheduled send): p50 %.1f p99 %.1f p99.9 %.1f max %.1f "
@@ -790,7 +802,8 @@ lg_report(struct lg *lg)
 		       lg->lat.n ? us(lg, lg->lat.sum / lg->lat.n) : 0.0, lg->lat.n, lg->late, lg->owed, lost,
 		       lg->dups, lg->conn_errors, lg->proto_errors, lg->refused,
 		       lg->bad_payload + lg->bad_acks, busy, ok,
-		       o->proto == LG_AMQP ? lga_workload_name(o->workload) : "mqtt");
+		       o->proto == LG_AMQP ? lga_workload_name(o->workload) :
+		       o->shared ? "mqtt_shared" : "mqtt");
 	fflush(stdout);
 	return ok ? 0 : 1;
 }
@@ -807,7 +820,8 @@ lg_usage(void)
 		"       [--size BYTES (64, >= %d)] [--rate MSGS_PER_S (0 = max)] [--duration S (5)]\n"
 		"       [--warmup S (1)] [--drain S (10)] [--window N (QoS 1 in flight per\n"
 		"       publisher, 1000)] [--max-connecting N (64)] [--topic PREFIX] [--csv]\n"
-		"       [--csv-header] [--quiet]\n"
+		"       [--csv-header] [--quiet] [--shared (MQTT: the subscribers are one group,\n"
+		"       $share/g/TOPIC: each message to one of them)]\n"
 		"       [--proto mqtt|amqp] AMQP 0-9-1 (guest/guest, vhost /, port 5672):\n"
 		"       [--workload autoack|ack|confirms|fanout] [--prefetch N (ack: 100)]\n"
 		"       [--ack-every N (ack: 1; > 1: basic.ack multiple every N)]\n"
@@ -844,6 +858,7 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		{"workload", required_argument, NULL, 'L'},
 		{"prefetch", required_argument, NULL, 'F'},
 		{"ack-every", required_argument, NULL, 'K'},
+		{"shared", no_argument, NULL, 'G'},
 		{NULL, 0, NULL, 0},
 	};
 	struct in_addr a;
@@ -901,6 +916,7 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		}
 		case 'F': o->prefetch = (uint16_t)strtoul(optarg, NULL, 0); break;
 		case 'K': o->ack_every = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'G': o->shared = true; break;
 		default: return -EINVAL;
 		}
 	}
@@ -908,6 +924,8 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		o->port = 5672;
 	if (o->proto == LG_AMQP && o->workload == LGA_ACK &&
 	    (o->ack_every == 0 || (o->prefetch && o->ack_every > o->prefetch)))
+		return -EINVAL;
+	if (o->shared && o->proto != LG_MQTT)
 		return -EINVAL;
 	if (optind < argc || !o->dst || o->port == 0 || o->qos > 1 ||
 	    (o->level != TQ_MQTT_LEVEL_311 && o->level != TQ_MQTT_LEVEL_5) || o->pubs == 0 ||

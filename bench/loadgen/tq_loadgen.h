@@ -56,7 +56,7 @@ struct lg_conn {
 	bool close_issued; /* CLOSING: the transport was told to close */
 	void *tp;          /* the transport's handle (tq_tcp_conn, or unused) */
 	int fd;            /* kernel transport */
-	char topic[48];    /* publishers: the topic; subscribers: the filter */
+	char topic[80];    /* publishers: the topic; subscribers: the filter ($share/g/... too) */
 	uint16_t topic_len;
 
 	uint8_t *rx;       /* a partial packet carried over between reads */
@@ -108,6 +108,7 @@ struct lg_opts {
 	uint16_t prefetch;     /* AMQP ack: basic.qos prefetch-count */
 	uint32_t ack_every;    /* AMQP ack: one basic.ack (multiple) per N deliveries */
 	bool port_set;
+	bool shared;           /* MQTT: subscribers share $share/g/PREFIX/0 (one gets each) */
 };
 
 /* The payload starts with: scheduled send TSC (8), publisher (4), sequence (8). */

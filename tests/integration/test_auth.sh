@@ -448,5 +448,20 @@ run 1 "a priority class on queues is refused" set_policy bad '.*' '{"priority-cl
 	--apply-to queues
 run 0 "clear_policy desk" clear_policy desk
 
+# >>> live tuning: set/get (control/tq_tune.h)
+run 0 "get dataplane.burst" get dataplane.burst
+expect "get dataplane.burst: the configured 32" "dataplane.burst = 32" "$out"
+run 0 "set dataplane.burst=16 auth.fail_delay_ms=0" set dataplane.burst=16 auth.fail_delay_ms=0
+run 0 "get after set" get dataplane.burst auth.fail_delay_ms
+expect "get shows what set changed" "dataplane.burst = 16"$'\n'"auth.fail_delay_ms = 0" "$out"
+run 1 "set tcp.mss (needs a restart)" set tcp.mss=1000
+expect_re "set tcp.mss says why" ".*cannot change while tachyond runs.*" "$err"
+run 1 "set dataplane.burst=999 (out of range)" set dataplane.burst=999
+expect_re "set out of range says the range" ".*\[1, 64\].*" "$err"
+run 1 "get of an unknown setting" get nope.key
+run 2 "set without a value" set dataplane.burst
+run 0 "workers" workers
+expect "workers: one row per worker" "$WORKERS" "$(tail -n +2 <<<"$out" | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ')"
+
 kill -0 "$pid" 2>/dev/null || fail "tachyond died: $(tail -20 "$LOG")"
 it_stop
