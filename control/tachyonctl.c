@@ -1308,6 +1308,38 @@ cmd_set_(struct ctl *c, const struct sub *s)
 	return cmd_set(c, s->argc, s->argv);
 }
 
+/* close_connection ADDR[:PORT]: the workers close that peer's connections. */
+static int
+cmd_close_connection(struct ctl *c, const struct sub *s)
+{
+	char q[80];
+	struct tq_json *root;
+	const struct tq_json *e;
+	char *raw = NULL;
+	int rc = 0;
+
+	if (strlen(s->argv[0]) > 40 || strchr(s->argv[0], ',')) {
+		fprintf(stderr, "tachyonctl: close_connection ADDR[:PORT]\n");
+		return 2;
+	}
+	snprintf(q, sizeof(q), "/tachyon/close_connection,%s", s->argv[0]);
+	root = ctl_query(c, q, &raw);
+	if (!root)
+		return c->unreachable ? 3 : 1;
+	if (c->json) {
+		printf("%s\n", raw);
+	} else if ((e = tq_json_get(value_of(root), "error"))) {
+		fprintf(stderr, "tachyonctl: %s\n", e->text ? e->text : "refused");
+		rc = 1;
+	} else {
+		printf("Closing the connections from %s (AMQP: 320 CONNECTION_FORCED, MQTT 5: "
+		       "DISCONNECT 0x98).\n", s->argv[0]);
+	}
+	free(raw);
+	tq_json_free(root);
+	return rc;
+}
+
 static int
 cmd_get(struct ctl *c, const struct sub *s)
 {
@@ -1351,6 +1383,7 @@ static const struct command commands[] = {
 	{"nsim", 2, -1, 0, cmd_nsim_},
 	{"set", 1, -1, 0, cmd_set_},
 	{"get", 1, -1, 0, cmd_get},
+	{"close_connection", 1, 1, 0, cmd_close_connection},
 	{"raw", 1, 1, 0, cmd_raw_},
 	{"users", 0, 0, 0, cmd_users},
 	{"add_user", 2, 2, O_TAGS, cmd_add_user},
@@ -1395,6 +1428,8 @@ usage(FILE *f)
 		"  arp              neighbour caches of every worker\n"
 		"  workers          busy share, loops/s and sleeps/s of each worker (over 0.5 s)\n"
 		"  conns            TCP connections: state, windows, RTT, queued bytes\n"
+		"  close_connection ADDR[:PORT]\n"
+		"                   close the connections from that peer (AMQP 320, MQTT 5 0x98)\n"
 		"  info             version, workers, uptime\n"
 		"  mqtt             MQTT broker: clients, sessions, subscriptions, retained\n"
 		"  amqp             AMQP broker: connections, queues, consumers, messages\n"

@@ -376,6 +376,8 @@ TEL_LOCKED(ping)
 TEL_LOCKED(nsim)
 TEL_LOCKED(conns)
 
+static int tel_close_connection(const char *cmd, const char *params, struct rte_tel_data *d);
+
 int
 tq_telemetry_register(const struct tq_config *cfg)
 {
@@ -396,6 +398,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Neighbour cache of a worker. Parameters: int worker_id");
 	rc |= rte_telemetry_register_cmd("/tachyon/ping", tel_ping,
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
+	rc |= rte_telemetry_register_cmd("/tachyon/close_connection", tel_close_connection,
+					 "Close the connections from a peer. Parameters: ADDR[:PORT]");
 	rc |= rte_telemetry_register_cmd("/tachyon/workers", tel_workers,
 					 "Per worker: lcore, busy TSC cycles, loops, idle sleeps");
 	rc |= rte_telemetry_register_cmd("/tachyon/conns", tel_conns,
@@ -422,6 +426,55 @@ tq_telemetry_post_all(const struct tq_ring_msg *m)
 	}
 	pthread_mutex_unlock(&tel_lock);
 	return rc;
+}
+
+/*
+ * /tachyon/close_connection,ADDR[:PORT]: every worker closes its connections from that peer
+ * (AMQP: 320 CONNECTION_FORCED; MQTT 5: DISCONNECT 0x98; otherwise a reset). Asynchronous:
+ * counted in conns_killed as the workers do it.
+ */
+static int
+tel_close_connection(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char addr[32];
+	const char *colon;
+	uint32_t ip = 0;
+	unsigned long port = 0;
+	struct tq_ring_msg m = {.type = TQ_MSG_KILL_PEER};
+	int rc;
+
+	(void)cmd;
+	rte_tel_data_start_dict(d);
+	if (!params || !*params || strlen(params) >= sizeof(addr)) {
+		rte_tel_data_add_dict_string(d, "error", "usage: ADDR[:PORT]");
+		return 0;
+	}
+	snprintf(addr, sizeof(addr), "%s", params);
+	colon = strchr(addr, ':');
+	if (colon) {
+		char *end;
+
+		port = strtoul(colon + 1, &end, 10);
+		addr[colon - addr] = '\0';
+		if (*end || port == 0 || port > 65535) {
+			rte_tel_data_add_dict_string(d, "error", "bad port");
+			return 0;
+		}
+	}
+	if (tq_ipv4_parse_cidr(addr, &ip, NULL) < 0 || !ip) {
+		rte_tel_data_add_dict_string(d, "error", "bad IPv4 address");
+		return 0;
+	}
+	m.a = ip;
+	m.b = rte_cpu_to_be_16((uint16_t)port);
+	rc = tq_telemetry_post_all(&m);
+	if (rc < 0) {
+		rte_tel_data_add_dict_string(d, "error", rc == -ENOBUFS ? "a worker's ring is full"
+									: "shutting down");
+		return 0;
+	}
+	rte_tel_data_add_dict_string(d, "ok", params);
+	return 0;
 }
 
 void

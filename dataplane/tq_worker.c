@@ -255,6 +255,10 @@ tq_worker_drain_inbound(struct tq_worker *w)
 		case TQ_MSG_TUNE:
 			worker_tune(w, m->a, m->b);
 			break;
+		case TQ_MSG_KILL_PEER:
+			w->ctr[TQ_CTR_conns_killed] +=
+				tq_tcp_kill_peer(w, m->a, (uint16_t)m->b, "closed by the operator");
+			break;
 		default:
 			if (m->type >= TQ_MSG_APP_BASE && m->type < TQ_MSG_APP_BASE + TQ_MSG_APP_MAX &&
 			    app_ring[m->type - TQ_MSG_APP_BASE]) {

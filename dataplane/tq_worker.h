@@ -56,6 +56,7 @@ enum tq_ring_msg_type {
 	TQ_MSG_TCP_SEGMENT,   /* a: port, b: struct rte_mbuf * at its IPv4 header (owned) */
 	TQ_MSG_NSIM,          /* a: port | dir << 16, b: struct tq_nsim * (owned; tq_nsim_post) */
 	TQ_MSG_TUNE,          /* a: enum tq_tune_key, b: the new value (tachyonctl set) */
+	TQ_MSG_KILL_PEER,     /* a: peer address, b: peer port (network order; 0 any) */
 	TQ_MSG_APP_BASE = 64, /* from here on: the protocols' own messages (tq_worker_app_register) */
 };
 #define TQ_MSG_APP_MAX 16 /* message types TQ_MSG_APP_BASE .. + TQ_MSG_APP_MAX - 1 */

@@ -485,6 +485,29 @@ tq_tcp_user(const struct tq_tcp_conn *c)
 	return c->user;
 }
 
+unsigned int
+tq_tcp_kill_peer(struct tq_worker *w, uint32_t raddr, uint16_t rport, const char *why)
+{
+	struct tq_tcp_worker *t = w->tcp;
+	unsigned int n = 0;
+
+	for (uint32_t i = 0; i < tq_tcp_cfg.max_conns; i++) {
+		struct tq_tcp_conn *c = &t->conns[i];
+
+		/* open and handed to its application (not closing already) */
+		if ((c->state != TQ_TCP_ESTABLISHED && c->state != TQ_TCP_CLOSE_WAIT) ||
+		    c->app_closed || !c->connected_cb_done || c->key.raddr != raddr ||
+		    (rport && c->key.rport != rport))
+			continue;
+		if (c->app && c->app->on_kill)
+			c->app->on_kill(c, why);
+		else
+			tq_tcp_abort(c);
+		n++;
+	}
+	return n;
+}
+
 uint32_t
 tq_tcp_remote_addr(const struct tq_tcp_conn *c)
 {

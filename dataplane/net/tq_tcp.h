@@ -53,6 +53,11 @@ struct tq_tcp_app {
 	 * -ECONNREFUSED, -ECONNABORTED. @c is freed when this returns.
 	 */
 	void (*on_closed)(struct tq_tcp_conn *c, int err);
+	/*
+	 * An operator closes @c (tachyonctl close_connection): say so in the protocol's words
+	 * and close. Optional: without it the connection is reset.
+	 */
+	void (*on_kill)(struct tq_tcp_conn *c, const char *why);
 };
 
 /* Per-connection limits and behaviour, from config [tcp]. */
@@ -120,6 +125,13 @@ void tq_tcp_abort(struct tq_tcp_conn *c);
 
 void tq_tcp_set_user(struct tq_tcp_conn *c, void *user);
 void *tq_tcp_user(const struct tq_tcp_conn *c);
+/*
+ * Close every connection of this worker whose peer is @raddr:@rport (network order; @rport 0:
+ * any port) through its application's on_kill (else reset it). Returns how many. Worker.
+ */
+unsigned int tq_tcp_kill_peer(struct tq_worker *w, uint32_t raddr, uint16_t rport,
+			      const char *why);
+
 /* The peer's IPv4 address, network order. Owner worker. */
 uint32_t tq_tcp_remote_addr(const struct tq_tcp_conn *c);
 /* Give @c data-plane priority class @prio (enum tq_prio, dataplane/tq_prio.h). Owner worker. */

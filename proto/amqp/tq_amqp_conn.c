@@ -895,12 +895,28 @@ tq_amqp_timer_fired(void *ctx, uint64_t user, uint32_t handle)
 	hb_arm(c, c->heartbeat);
 }
 
+/* tachyonctl close_connection: RabbitMQ's 320 CONNECTION_FORCED, then the close handshake. */
+static void
+amqp_kill(struct tq_tcp_conn *t, const char *why)
+{
+	struct tq_amqp_conn *c = tq_tcp_user(t);
+	char text[200];
+
+	if (!c) {
+		tq_tcp_abort(t);
+		return;
+	}
+	snprintf(text, sizeof(text), "CONNECTION_FORCED - %s", why);
+	tq_amqp_conn_error(c, TQ_AMQP_CONNECTION_FORCED, text, 0);
+}
+
 const struct tq_tcp_app tq_amqp_app = {
 	.on_connected = amqp_connected,
 	.on_data = amqp_data,
 	.on_writable = amqp_writable,
 	.on_peer_closed = amqp_peer_closed,
 	.on_closed = amqp_closed,
+	.on_kill = amqp_kill,
 };
 
 /* Shutdown (workers stopped): every connection's channels and state go. */

@@ -433,12 +433,27 @@ tq_mqtt_keepalive_fired(struct tq_worker *w, struct tq_mqtt_conn *c)
 				     (limit_ms - idle) / 100 + 1);
 }
 
+/* tachyonctl close_connection: v5 DISCONNECT 0x98 (administrative action); the will goes. */
+static void
+mqtt_kill(struct tq_tcp_conn *t, const char *why)
+{
+	struct tq_mqtt_conn *c = tq_tcp_user(t);
+
+	(void)why;
+	if (!c) {
+		tq_tcp_abort(t);
+		return;
+	}
+	tq_mqtt_conn_kill(c, 0x98, true);
+}
+
 const struct tq_tcp_app tq_mqtt_app = {
 	.on_connected = mqtt_connected,
 	.on_data = mqtt_data,
 	.on_writable = mqtt_writable,
 	.on_peer_closed = mqtt_peer_closed,
 	.on_closed = mqtt_closed,
+	.on_kill = mqtt_kill,
 };
 
 void

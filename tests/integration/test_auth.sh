@@ -463,5 +463,26 @@ run 2 "set without a value" set dataplane.burst
 run 0 "workers" workers
 expect "workers: one row per worker" "$WORKERS" "$(tail -n +2 <<<"$out" | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ')"
 
+# >>> close_connection: the operator closes a peer's connections, in each protocol's words
+PROBE=$(dirname "$0")/kill_probe.py
+in_ns /usr/bin/python3 "$PROBE" amqp "$ROUTER" $AMQP_PORT admin "$PW_ADMIN" >"$WORK/kill.amqp" 2>&1 &
+kp1=$!
+in_ns /usr/bin/python3 "$PROBE" mqtt5 "$ROUTER" $MQTT_PORT admin "$PW_ADMIN" >"$WORK/kill.mqtt" 2>&1 &
+kp2=$!
+for _ in $(seq 100); do
+	grep -q ready "$WORK/kill.amqp" && grep -q ready "$WORK/kill.mqtt" && break
+	sleep 0.1
+done
+k0=$(counter conns_killed)
+run 0 "close_connection $HOST" close_connection "$HOST"
+wait "$kp1" "$kp2" || true
+expect "AMQP client: 320 CONNECTION_FORCED" \
+	"ready closed: 320 CONNECTION_FORCED - closed by the operator" "$(tr '\n' ' ' <"$WORK/kill.amqp" | sed 's/ $//')"
+expect "MQTT 5 client: DISCONNECT 0x98" "ready disconnect: 0x98" \
+	"$(tr '\n' ' ' <"$WORK/kill.mqtt" | sed 's/ $//')"
+expect "conns_killed counts both" "$((k0 + 2))" "$(counter conns_killed)"
+run 1 "close_connection of a bad address" close_connection 300.1.2.3
+run 2 "close_connection without an address" close_connection
+
 kill -0 "$pid" 2>/dev/null || fail "tachyond died: $(tail -20 "$LOG")"
 it_stop
