@@ -1308,6 +1308,42 @@ cmd_set_(struct ctl *c, const struct sub *s)
 	return cmd_set(c, s->argc, s->argv);
 }
 
+/* sessions: MQTT sessions, connected or kept (the first 500; the total). */
+static int
+cmd_sessions(struct ctl *c, const struct sub *s)
+{
+	struct tq_json *root;
+	const struct tq_json *v, *id, *wk, *on, *full;
+	char *raw = NULL;
+
+	(void)s;
+	root = ctl_query(c, "/tachyon/sessions", &raw);
+	if (!root)
+		return c->unreachable ? 3 : 1;
+	v = value_of(root);
+	if (c->json) {
+		printf("%s\n", raw);
+		goto out;
+	}
+	printf("%-40s %6s %7s %10s\n", "client_id", "worker", "online", "queue_full");
+	id = tq_json_get(v, "client_id");
+	wk = tq_json_get(v, "worker");
+	on = tq_json_get(v, "online");
+	full = tq_json_get(v, "queue_full");
+	for (id = id ? id->child : NULL, wk = wk ? wk->child : NULL, on = on ? on->child : NULL,
+	    full = full ? full->child : NULL;
+	     id && wk && on && full; id = id->next, wk = wk->next, on = on->next, full = full->next)
+		printf("%-40s %6" PRIu64 " %7s %10s\n", id->text ? id->text : "", tq_json_u64(wk),
+		       tq_json_u64(on) ? "yes" : "no", tq_json_u64(full) ? "yes" : "no");
+	if (tq_json_u64(tq_json_get(v, "total")) > 500)
+		printf("(%" PRIu64 " sessions; the first 500 shown)\n",
+		       tq_json_u64(tq_json_get(v, "total")));
+out:
+	free(raw);
+	tq_json_free(root);
+	return 0;
+}
+
 /* close_connection ADDR[:PORT]: the workers close that peer's connections. */
 static int
 cmd_close_connection(struct ctl *c, const struct sub *s)
@@ -1384,6 +1420,7 @@ static const struct command commands[] = {
 	{"set", 1, -1, 0, cmd_set_},
 	{"get", 1, -1, 0, cmd_get},
 	{"close_connection", 1, 1, 0, cmd_close_connection},
+	{"sessions", 0, 0, 0, cmd_sessions},
 	{"raw", 1, 1, 0, cmd_raw_},
 	{"users", 0, 0, 0, cmd_users},
 	{"add_user", 2, 2, O_TAGS, cmd_add_user},
@@ -1428,6 +1465,7 @@ usage(FILE *f)
 		"  arp              neighbour caches of every worker\n"
 		"  workers          busy share, loops/s and sleeps/s of each worker (over 0.5 s)\n"
 		"  conns            TCP connections: state, windows, RTT, queued bytes\n"
+		"  sessions         MQTT sessions: client id, worker, online, queue full\n"
 		"  close_connection ADDR[:PORT]\n"
 		"                   close the connections from that peer (AMQP 320, MQTT 5 0x98)\n"
 		"  info             version, workers, uptime\n"

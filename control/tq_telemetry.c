@@ -364,6 +364,67 @@ tel_workers_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* /tachyon/sessions: MQTT sessions (client id, owner worker, online, queue full), at most
+ * TEL_SESSIONS_MAX of them, and the total. */
+#define TEL_SESSIONS_MAX 500
+struct sess_cols {
+	struct rte_tel_data *id, *worker, *online, *full;
+	uint32_t n;
+};
+
+static void
+sess_row(void *arg, const char *id, uint16_t len, uint16_t worker, bool online, bool full)
+{
+	struct sess_cols *c = arg;
+	char buf[RTE_TEL_MAX_STRING_LEN];
+	size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+
+	if (c->n++ >= TEL_SESSIONS_MAX)
+		return;
+	for (size_t i = 0; i < n; i++) /* DPDK's JSON takes printable ASCII only */
+		buf[i] = id[i] >= 0x20 && id[i] < 0x7f && id[i] != '"' && id[i] != '\\' ? id[i]
+										     : '?';
+	buf[n] = '\0';
+	rte_tel_data_add_array_string(c->id, buf);
+	rte_tel_data_add_array_u64(c->worker, worker);
+	rte_tel_data_add_array_u64(c->online, online);
+	rte_tel_data_add_array_u64(c->full, full);
+}
+
+static int
+tel_sessions_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sess_cols c = {
+		.id = rte_tel_data_alloc(),
+		.worker = rte_tel_data_alloc(),
+		.online = rte_tel_data_alloc(),
+		.full = rte_tel_data_alloc(),
+	};
+
+	(void)cmd;
+	(void)params;
+	if (!c.id || !c.worker || !c.online || !c.full) {
+		rte_tel_data_free(c.id);
+		rte_tel_data_free(c.worker);
+		rte_tel_data_free(c.online);
+		rte_tel_data_free(c.full);
+		return -ENOMEM;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_start_array(c.id, RTE_TEL_STRING_VAL);
+	rte_tel_data_start_array(c.worker, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(c.online, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(c.full, RTE_TEL_U64_VAL);
+	tq_mqtt_sessions(sess_row, &c);
+	rte_tel_data_add_dict_u64(d, "total", c.n);
+	rte_tel_data_add_dict_container(d, "client_id", c.id, 0);
+	rte_tel_data_add_dict_container(d, "worker", c.worker, 0);
+	rte_tel_data_add_dict_container(d, "online", c.online, 0);
+	rte_tel_data_add_dict_container(d, "queue_full", c.full, 0);
+	return 0;
+}
+
+TEL_LOCKED(sessions)
 TEL_LOCKED(workers)
 TEL_LOCKED(info)
 TEL_LOCKED(mqtt)
@@ -400,6 +461,8 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
 	rc |= rte_telemetry_register_cmd("/tachyon/close_connection", tel_close_connection,
 					 "Close the connections from a peer. Parameters: ADDR[:PORT]");
+	rc |= rte_telemetry_register_cmd("/tachyon/sessions", tel_sessions,
+					 "MQTT sessions: client id, worker, online, queue full");
 	rc |= rte_telemetry_register_cmd("/tachyon/workers", tel_workers,
 					 "Per worker: lcore, busy TSC cycles, loops, idle sleeps");
 	rc |= rte_telemetry_register_cmd("/tachyon/conns", tel_conns,

@@ -65,4 +65,14 @@ void tq_mqtt_broker_stats(struct tq_mqtt_stats *s);
  * the error's name (tq_mqtt_errors.def) and count. Any thread, approximate. */
 void tq_mqtt_broker_errors(void (*fn)(void *arg, const char *name, uint64_t n), void *arg);
 
+/*
+ * Every session (connected or kept for a client that will come back), for tachyonctl
+ * sessions: @fn(@arg, client id, its length, owner worker, online, queue full). Any thread:
+ * walks the client-id directory under its lock (held through the callbacks, which must not
+ * call the broker); the rest are the slots' atomics. Returns how many.
+ */
+uint32_t tq_mqtt_sessions(void (*fn)(void *arg, const char *id, uint16_t len, uint16_t worker,
+				     bool online, bool full),
+			  void *arg);
+
 #endif

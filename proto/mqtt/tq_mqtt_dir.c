@@ -173,3 +173,28 @@ tq_mqtt_dir_count(void)
 {
 	return nslots - __atomic_load_n(&nfree, __ATOMIC_RELAXED);
 }
+
+uint32_t
+tq_mqtt_sessions(void (*fn)(void *arg, const char *id, uint16_t len, uint16_t worker,
+			    bool online, bool full),
+		 void *arg)
+{
+	uint32_t n = 0;
+
+	if (!by_slot)
+		return 0;
+	pthread_mutex_lock(&dir_lock);
+	for (uint32_t i = 0; i < nslots; i++) {
+		const struct dir_ent *e = by_slot[i];
+		const struct tq_mqtt_slot *s = &tq_mqtt.slots[i];
+
+		if (!e)
+			continue;
+		fn(arg, e->id, e->len, __atomic_load_n(&s->owner, __ATOMIC_RELAXED),
+		   __atomic_load_n(&s->online, __ATOMIC_RELAXED),
+		   __atomic_load_n(&s->full, __ATOMIC_RELAXED));
+		n++;
+	}
+	pthread_mutex_unlock(&dir_lock);
+	return n;
+}

@@ -115,6 +115,17 @@ mqtt_too_large_for_client 2 v5_maximum_packet_size
 mqtt_sys_published 2 sys_interval 1
 EOF
 
+# tachyonctl sessions: a persistent session left offline is listed with its client id
+in_ns timeout 10 mosquitto_sub -h "$ROUTER" -p $MQTT_PORT -i tq-sess-probe -c -q 1 -t 'demo/#' \
+	-W 1 >/dev/null 2>&1 || true
+r=$(ctl sessions | awk '$1 == "tq-sess-probe" {print $3, $4}')
+[ "$r" = "no no" ] && ok "tachyonctl sessions: tq-sess-probe kept offline" ||
+	fail "tachyonctl sessions: '$r' in $(ctl sessions)"
+ctl --json sessions | python3 -c 'import json, sys
+d = json.load(sys.stdin)["/tachyon/sessions"]
+sys.exit(0 if "tq-sess-probe" in d["client_id"] and d["total"] >= 1 else 1)' &&
+	ok "tachyonctl --json sessions" || fail "tachyonctl --json sessions: $(ctl --json sessions)"
+
 # tachyonctl workers: one row per worker with its busy share (two samples 0.5 s apart)
 rows=$(ctl workers | tail -n +2 | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ' || true)
 [ "$rows" -eq "$WORKERS" ] && ok "tachyonctl workers: $rows rows" || fail "tachyonctl workers: $(ctl workers)"
