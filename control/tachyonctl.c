@@ -1308,6 +1308,101 @@ cmd_set_(struct ctl *c, const struct sub *s)
 	return cmd_set(c, s->argc, s->argv);
 }
 
+/* The @i-th element of array @key of @v (NULL past the end). */
+static const struct tq_json *
+col_at(const struct tq_json *v, const char *key, unsigned int i)
+{
+	const struct tq_json *a = tq_json_get(v, key), *e;
+
+	for (e = a ? a->child : NULL; e && i; e = e->next)
+		i--;
+	return e;
+}
+
+/* trace N: record the next N publishes per worker; trace: show them, oldest first. */
+static int
+cmd_trace(struct ctl *c, const struct sub *s)
+{
+	char q[64];
+	struct tq_json *root;
+	const struct tq_json *v, *e;
+	char *raw = NULL;
+	unsigned int n = 0, *order;
+	uint64_t t0 = UINT64_MAX;
+	int rc = 0;
+
+	if (s->argc && (strlen(s->argv[0]) > 10 || strspn(s->argv[0], "0123456789") !=
+							      strlen(s->argv[0]))) {
+		fprintf(stderr, "tachyonctl: trace [N]\n");
+		return 2;
+	}
+	snprintf(q, sizeof(q), "/tachyon/trace%s%s", s->argc ? "," : "", s->argc ? s->argv[0] : "");
+	root = ctl_query(c, q, &raw);
+	if (!root)
+		return c->unreachable ? 3 : 1;
+	v = value_of(root);
+	if (c->json) {
+		printf("%s\n", raw);
+		goto out;
+	}
+	if ((e = tq_json_get(v, "error"))) {
+		fprintf(stderr, "tachyonctl: %s\n", e->text ? e->text : "refused");
+		rc = 1;
+		goto out;
+	}
+	if (s->argc) {
+		printf("Recording the next %s publishes of each worker (tachyonctl trace shows them).\n",
+		       s->argv[0]);
+		goto out;
+	}
+	for (e = tq_json_get(v, "seq"), e = e ? e->child : NULL; e; e = e->next)
+		n++;
+	order = calloc(n ? n : 1, sizeof(*order));
+	if (!order) {
+		rc = 1;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t ms = tq_json_u64(col_at(v, "ms", i));
+
+		order[i] = i;
+		if (ms < t0)
+			t0 = ms;
+	}
+	for (unsigned int i = 1; i < n; i++) /* by time, then worker and sequence: n <= 64 each */
+		for (unsigned int j = i; j > 0 &&
+					 tq_json_u64(col_at(v, "ms", order[j - 1])) >
+						 tq_json_u64(col_at(v, "ms", order[j]));
+		     j--) {
+			unsigned int x = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	printf("%8s %6s %5s %-16s %-20s %-32s %8s %4s %8s\n", "ms", "worker", "proto", "user",
+	       "exchange", "topic/key", "size", "qos", "matched");
+	for (unsigned int k = 0; k < n; k++) {
+		unsigned int i = order[k];
+		const struct tq_json *u = col_at(v, "user", i), *x = col_at(v, "exchange", i);
+		const struct tq_json *key = col_at(v, "key", i), *p = col_at(v, "proto", i);
+
+		printf("%8" PRIu64 " %6" PRIu64 " %5s %-16s %-20s %-32s %8" PRIu64 " %4" PRIu64
+		       " %8" PRIu64 "\n",
+		       tq_json_u64(col_at(v, "ms", i)) - t0, tq_json_u64(col_at(v, "worker", i)),
+		       p && p->text ? p->text : "", u && u->text && *u->text ? u->text : "-",
+		       x && x->text ? (*x->text ? x->text : (strcmp(p && p->text ? p->text : "",
+								    "amqp") ? "-" : "(default)"))
+				    : "",
+		       key && key->text ? key->text : "", tq_json_u64(col_at(v, "size", i)),
+		       tq_json_u64(col_at(v, "qos", i)), tq_json_u64(col_at(v, "matched", i)));
+	}
+	free(order);
+out:
+	free(raw);
+	tq_json_free(root);
+	return rc;
+}
+
 /* sessions: MQTT sessions, connected or kept (the first 500; the total). */
 static int
 cmd_sessions(struct ctl *c, const struct sub *s)
@@ -1421,6 +1516,7 @@ static const struct command commands[] = {
 	{"get", 1, -1, 0, cmd_get},
 	{"close_connection", 1, 1, 0, cmd_close_connection},
 	{"sessions", 0, 0, 0, cmd_sessions},
+	{"trace", 0, 1, 0, cmd_trace},
 	{"raw", 1, 1, 0, cmd_raw_},
 	{"users", 0, 0, 0, cmd_users},
 	{"add_user", 2, 2, O_TAGS, cmd_add_user},
@@ -1466,6 +1562,7 @@ usage(FILE *f)
 		"  workers          busy share, loops/s and sleeps/s of each worker (over 0.5 s)\n"
 		"  conns            TCP connections: state, windows, RTT, queued bytes\n"
 		"  sessions         MQTT sessions: client id, worker, online, queue full\n"
+		"  trace [N]        record the next N publishes of each worker / show them\n"
 		"  close_connection ADDR[:PORT]\n"
 		"                   close the connections from that peer (AMQP 320, MQTT 5 0x98)\n"
 		"  info             version, workers, uptime\n"

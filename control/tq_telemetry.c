@@ -424,6 +424,96 @@ tel_sessions_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* A printable copy of @s for DPDK's JSON (printable ASCII only, no quote or backslash). */
+static void
+tel_printable(char *dst, const char *s, size_t cap)
+{
+	size_t i = 0;
+
+	for (; s[i] && i < cap - 1; i++)
+		dst[i] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	dst[i] = '\0';
+}
+
+/*
+ * /tachyon/trace,N: record the next N publishes of each worker (0: stop);
+ * /tachyon/trace: what was recorded (each worker's newest TQ_TRACE_RING), as columns.
+ */
+static int
+tel_trace_locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static const char *const cols[] = {"worker", "seq",  "ms",	"proto", "user",
+					   "exchange", "key", "size", "qos",	"matched"};
+	struct rte_tel_data *a[RTE_DIM(cols)];
+
+	(void)cmd;
+	rte_tel_data_start_dict(d);
+	if (params && *params) {
+		char *end;
+		unsigned long n = strtoul(params, &end, 10);
+		struct tq_ring_msg m = {.type = TQ_MSG_TRACE};
+
+		if (*end || n > 1000000) {
+			rte_tel_data_add_dict_string(d, "error", "usage: trace [N], N <= 1000000");
+			return 0;
+		}
+		m.a = (uint32_t)n;
+		for (unsigned int w = 0; w < tq_dp.nb_workers; w++)
+			if (tq_worker_post(tq_dp.workers[w], &m, NULL) < 0) {
+				rte_tel_data_add_dict_string(d, "error", "a worker's ring is full");
+				return 0;
+			}
+		rte_tel_data_add_dict_u64(d, "armed", n);
+		return 0;
+	}
+	for (size_t k = 0; k < RTE_DIM(cols); k++) {
+		a[k] = rte_tel_data_alloc();
+		if (!a[k]) {
+			while (k--)
+				rte_tel_data_free(a[k]);
+			return -ENOMEM;
+		}
+		rte_tel_data_start_array(a[k], k >= 3 && k <= 6 ? RTE_TEL_STRING_VAL
+							       : RTE_TEL_U64_VAL);
+	}
+	for (unsigned int w = 0; w < tq_dp.nb_workers; w++) {
+		const struct tq_trace *t = &tq_dp.workers[w]->trace;
+
+		for (unsigned int i = 0; i < TQ_TRACE_RING; i++) {
+			const struct tq_trace_rec *src = &t->rec[i];
+			struct tq_trace_rec r;
+			uint64_t s1 = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
+			char buf[TQ_TRACE_NAME];
+
+			if (!s1)
+				continue;
+			memcpy(&r, src, sizeof(r)); /* torn when the worker writes meanwhile: */
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&src->seq, __ATOMIC_RELAXED) != s1)
+				continue; /* then skipped */
+			r.user[TQ_TRACE_NAME - 1] = r.exchange[TQ_TRACE_NAME - 1] = '\0';
+			r.key[TQ_TRACE_NAME - 1] = '\0';
+			rte_tel_data_add_array_u64(a[0], w);
+			rte_tel_data_add_array_u64(a[1], s1);
+			rte_tel_data_add_array_u64(a[2], r.ms);
+			rte_tel_data_add_array_string(a[3], r.proto == 'm' ? "mqtt" : "amqp");
+			tel_printable(buf, r.user, sizeof(buf));
+			rte_tel_data_add_array_string(a[4], buf);
+			tel_printable(buf, r.exchange, sizeof(buf));
+			rte_tel_data_add_array_string(a[5], buf);
+			tel_printable(buf, r.key, sizeof(buf));
+			rte_tel_data_add_array_string(a[6], buf);
+			rte_tel_data_add_array_u64(a[7], r.size);
+			rte_tel_data_add_array_u64(a[8], r.qos);
+			rte_tel_data_add_array_u64(a[9], r.matched < 0 ? 0 : (uint64_t)r.matched);
+		}
+	}
+	for (size_t k = 0; k < RTE_DIM(cols); k++)
+		rte_tel_data_add_dict_container(d, cols[k], a[k], 0);
+	return 0;
+}
+
+TEL_LOCKED(trace)
 TEL_LOCKED(sessions)
 TEL_LOCKED(workers)
 TEL_LOCKED(info)
@@ -461,6 +551,9 @@ tq_telemetry_register(const struct tq_config *cfg)
 					 "Send an ICMP echo request. Parameters: ipv4[,seq]");
 	rc |= rte_telemetry_register_cmd("/tachyon/close_connection", tel_close_connection,
 					 "Close the connections from a peer. Parameters: ADDR[:PORT]");
+	rc |= rte_telemetry_register_cmd("/tachyon/trace", tel_trace,
+					 "Sampled message trace. Parameters: N (record the next N "
+					 "publishes per worker), or none (show them)");
 	rc |= rte_telemetry_register_cmd("/tachyon/sessions", tel_sessions,
 					 "MQTT sessions: client id, worker, online, queue full");
 	rc |= rte_telemetry_register_cmd("/tachyon/workers", tel_workers,

@@ -255,6 +255,9 @@ tq_worker_drain_inbound(struct tq_worker *w)
 		case TQ_MSG_TUNE:
 			worker_tune(w, m->a, m->b);
 			break;
+		case TQ_MSG_TRACE:
+			w->trace.left = m->a;
+			break;
 		case TQ_MSG_KILL_PEER:
 			w->ctr[TQ_CTR_conns_killed] +=
 				tq_tcp_kill_peer(w, m->a, (uint16_t)m->b, "closed by the operator");

@@ -19,6 +19,7 @@
 #include "dataplane/tq_counters.h"
 #include "dataplane/tq_nsim.h"
 #include "dataplane/tq_port.h"
+#include "dataplane/tq_trace.h"
 
 #define TQ_MAX_WORKERS 32
 #define TQ_BURST_MAX 64
@@ -57,6 +58,7 @@ enum tq_ring_msg_type {
 	TQ_MSG_NSIM,          /* a: port | dir << 16, b: struct tq_nsim * (owned; tq_nsim_post) */
 	TQ_MSG_TUNE,          /* a: enum tq_tune_key, b: the new value (tachyonctl set) */
 	TQ_MSG_KILL_PEER,     /* a: peer address, b: peer port (network order; 0 any) */
+	TQ_MSG_TRACE,         /* a: record the next a publishes (tq_trace.h) */
 	TQ_MSG_APP_BASE = 64, /* from here on: the protocols' own messages (tq_worker_app_register) */
 };
 #define TQ_MSG_APP_MAX 16 /* message types TQ_MSG_APP_BASE .. + TQ_MSG_APP_MAX - 1 */
@@ -114,6 +116,7 @@ struct tq_worker {
 	struct tq_port_stats port_stats[TQ_MAX_PORTS];
 	uint64_t nsim_acked; /* dp: wo (release), cp: ro (acquire): TQ_MSG_NSIM handled */
 	uint64_t busy_tsc;   /* dp: wo, cp: ro: TSC cycles spent in loop iterations that did work */
+	struct tq_trace trace; /* dp: wo (armed by TQ_MSG_TRACE), telemetry: ro */
 	uint64_t loops;      /* dp: wo, cp: ro: loop iterations */
 
 	struct tq_arp_cache arp __rte_cache_aligned;

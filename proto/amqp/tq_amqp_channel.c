@@ -707,6 +707,9 @@ publish(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, struct tq_msg *m, bool 
 	if (rc.seq) /* a guard answer, given below once routing is over */
 		confirm_start(c, ch, rc.seq, 1, false, tx);
 	n = tq_amqp_route(c, m, on_queue, &rc, &code, &text);
+	if (unlikely(c->w->trace.left)) /* tachyonctl trace */
+		tq_trace_record(c->w, 'a', c->user, tq_msg_exchange(m), m->exchange_len,
+				(const char *)m->data, m->topic_len, m->payload_len, 0, n);
 	if (n < 0) {
 		if (rc.seq)
 			tq_amqp_confirm_done(c, ch, rc.seq, false);

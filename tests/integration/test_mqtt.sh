@@ -126,6 +126,14 @@ d = json.load(sys.stdin)["/tachyon/sessions"]
 sys.exit(0 if "tq-sess-probe" in d["client_id"] and d["total"] >= 1 else 1)' &&
 	ok "tachyonctl --json sessions" || fail "tachyonctl --json sessions: $(ctl --json sessions)"
 
+# tachyonctl trace: the next publishes are recorded with their topic, size and QoS
+ctl trace 10 >/dev/null || fail "tachyonctl trace 10"
+in_ns timeout 10 mosquitto_pub -h "$ROUTER" -p $MQTT_PORT -t demo/traced -m 12345 -q 1 ||
+	fail "mosquitto_pub demo/traced"
+r=$(ctl trace | awk '$6 == "demo/traced" {print $3, $7, $8}')
+[ "$r" = "mqtt 5 1" ] && ok "tachyonctl trace: demo/traced, 5 bytes, QoS 1" ||
+	fail "tachyonctl trace: '$r' in $(ctl trace)"
+
 # tachyonctl workers: one row per worker with its busy share (two samples 0.5 s apart)
 rows=$(ctl workers | tail -n +2 | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ' || true)
 [ "$rows" -eq "$WORKERS" ] && ok "tachyonctl workers: $rows rows" || fail "tachyonctl workers: $(ctl workers)"
