@@ -74,6 +74,8 @@ it_stop() {
 	fi
 	ip netns del "$NS"
 	ip netns list | grep -qw "$NS" && fail "namespace $NS still there" || ok "namespace removed"
+	# DPDK leaves its runtime folder (telemetry socket, memory maps) behind: ours goes
+	[ -z "$pid" ] && rm -rf "/var/run/dpdk/$PREFIX"
 	echo "$failures failure(s)"
 	[ "$failures" -eq 0 ]
 }
