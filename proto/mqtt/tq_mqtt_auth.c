@@ -71,6 +71,7 @@ submit(struct tq_mqtt_conn *c, struct tq_ctl_req *r)
 	}
 	c->auth_next = wk->auth_wait;
 	wk->auth_wait = c;
+	c->auth_listed = true;
 	c->state = CS_WAIT_AUTH;
 	return 0;
 }
@@ -78,12 +79,15 @@ submit(struct tq_mqtt_conn *c, struct tq_ctl_req *r)
 static void
 unlist(struct tq_mqtt_conn *c)
 {
+	if (!c->auth_listed)
+		return;
 	for (struct tq_mqtt_conn **pp = &c->w->mqtt->auth_wait; *pp; pp = &(*pp)->auth_next)
 		if (*pp == c) {
 			*pp = c->auth_next;
 			c->auth_next = NULL;
-			return;
+			break;
 		}
+	c->auth_listed = false;
 }
 
 int
@@ -198,7 +202,9 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 	for (c = w->mqtt->auth_wait; c; c = c->auth_next)
 		if (c->auth_cookie == r->cookie)
 			break;
-	if (!c || c->state != CS_WAIT_AUTH) {
+	if (c)
+		unlist(c);
+	if (!c || c->state != CS_WAIT_AUTH) { /* gone, or closing (keep alive, kill) */
 		tq_worker_count(w, TQ_CTR_ctl_answers_stale);
 		if (r->kind == TQ_CTL_SCRAM_FIRST && r->result == 1) {
 			/* nobody will finish it: let the control thread forget it */
@@ -209,7 +215,6 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 		free(r);
 		return;
 	}
-	unlist(c);
 	switch (r->kind) {
 	case TQ_CTL_LOGIN:
 		c->state = CS_NEW;
@@ -260,8 +265,7 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 void
 tq_mqtt_auth_conn_free(struct tq_mqtt_conn *c)
 {
-	if (c->state == CS_WAIT_AUTH)
-		unlist(c);
+	unlist(c); /* whatever its state: a connection killed while waiting is still listed */
 	if (c->scram_id) {
 		struct tq_ctl_req *r = req_new(c, TQ_CTL_SCRAM_ABORT);
 

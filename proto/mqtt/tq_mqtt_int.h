@@ -174,6 +174,7 @@ struct tq_mqtt_conn {
 	uint32_t pkt_raw_len;
 	uint8_t auth;                  /* MQ_AUTH_* */
 	struct tq_mqtt_conn *auth_next; /* in the worker's auth_wait list */
+	bool auth_listed;              /* on that list (whatever its state became since) */
 	uint64_t auth_cookie;          /* names this connection in control answers */
 	uint64_t scram_id;             /* the SCRAM exchange at the control thread, 0: none */
 	uint8_t *connect_copy;         /* SCRAM: the CONNECT, handled once authenticated */
