@@ -85,6 +85,28 @@ while IFS= read -r line; do
 done <<<"$out"
 grep -q '^ok: scram_right_password' <<<"$out" || fail "scram_client.py: $(tail -3 <<<"$out")"
 
+# A client that leaves while its login is held back by the rate limit (answers wait
+# auth.fail_delay_ms past auth.fail_limit failures from one address): the answer that comes
+# after the connection went must find nothing (under ASan: no use after free).
+ctl set auth.fail_delay_ms=1500 >/dev/null || fail "set auth.fail_delay_ms"
+for i in 1 2 3 4 5; do
+	in_ns timeout 5 mosquitto_pub -h "$ROUTER" -p $MQTT_PORT -u guest -P "wrong$i" -t demo/x \
+		-m x >/dev/null 2>&1 || true
+done
+in_ns /usr/bin/python3 -c 'import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+v = b"\x00\x04MQTT\x04\xc2\x00\x3c"
+p = v + b"\x00\x04left" + b"\x00\x05guest" + b"\x00\x05guest"
+s.sendall(bytes([0x10, len(p)]) + p)
+time.sleep(0.2)
+s.close()' "$ROUTER" $MQTT_PORT || fail "the leaving client"
+sleep 2
+kill -0 "$pid" 2>/dev/null && ok "tachyond alive after a client left during its login" ||
+	fail "tachyond died: $(tail -20 "$LOG")"
+[ "$(counter ctl_answers_stale)" -ge 1 ] && ok "the late answer counted stale" ||
+	fail "ctl_answers_stale is $(counter ctl_answers_stale)"
+ctl set auth.fail_delay_ms=0 >/dev/null || fail "set auth.fail_delay_ms=0"
+
 # Counters, loosely: at least what the scenarios above must have caused, for each counter that
 # exists (the broker's names are not settled yet: a missing one is skipped, not failed).
 # TODO, once the names are settled: make these strict, and add a count of wills not sent on a
@@ -96,7 +118,7 @@ while read -r c min why; do
 	[ "$v" -ge "$min" ] && ok "$c $v >= $min ($why)" || fail "$c is $v, expected >= $min ($why)"
 done <<'EOF'
 mqtt_connects 340 every scenario connects, many_clients 201 alone
-mqtt_connects_refused 6 empty client id with clean session 0, protocol level 6, wrong password, 3 SCRAM refusals
+mqtt_connects_refused 11 empty client id with clean session 0, protocol level 6, 6 wrong passwords, 3 SCRAM refusals
 mqtt_disconnects 280 clients that said DISCONNECT, many_clients 201 alone
 mqtt_conns_lost 22 wills, keep alive, protocol errors, 12 drops in qos2_exactly_once_reconnect_*, qos1_redelivery_dup_*, topic_alias_server_to_client
 mqtt_takeovers 2 takeover_v311, takeover_v5
