@@ -215,8 +215,11 @@ run() {
 		--duration "$DUR" --warmup "$WARM" --drain 10 --csv --csv-header) >"$log" 2>&1 &
 	lpid=$!
 	pids+=("$lpid")
-	# a watchdog: a run that hangs is stopped (by its PID) and counted as failed
-	(sleep "$(awk -v d="$DUR" -v w="$WARM" 'BEGIN {print int(d + w + 90)}')"; kill -TERM "$lpid" 2>/dev/null) &
+	# a watchdog: a run that hangs is stopped (by its PID) and counted as failed. Its sleep
+	# outlives the watchdog killed below: it must not hold our stdout/stderr, or a reader
+	# of them (bench/run's tee) waits for it.
+	(sleep "$(awk -v d="$DUR" -v w="$WARM" 'BEGIN {print int(d + w + 90)}')"; kill -TERM "$lpid" 2>/dev/null) \
+		>/dev/null 2>&1 &
 	wpid=$!
 	wait "$lpid" || rc=$?
 	kill "$wpid" 2>/dev/null || true

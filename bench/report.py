@@ -303,8 +303,10 @@ def proto_tables(proto, rows, out):
                 if not r:
                     continue
                 pp = val(rows, c, peer, m, "p99_us")
-                rel = "%.3f" % (r["p99_us"] / pp) if s != peer and pp and r["p99_us"] is not None \
-                    else "-"
+                rel = "-"
+                if s != peer and pp and r["p99_us"] is not None:
+                    x = r["p99_us"] / pp
+                    rel = "%.3f" % x if x < 1 else "%.2f" % x if x < 100 else "{:,.0f}".format(x)
                 out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     CELL_NAME.get(c, c), LABEL[s], m, fmt_rate(r["offered_msgs_s"]),
                     fmt_rate(r["received_msgs_s"]), fmt_us(r["p50_us"]), fmt_us(r["p99_us"]),
@@ -467,6 +469,8 @@ def plot_all(d, by_proto):
             n = len(half_cells)
             fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1, 4.2), squeeze=False,
                                      sharey=True)
+            vals = [r[k] for r in rows if r["mode"] == "half" for k, _ in pcts
+                    if r[k] is not None and r[k] > 0]
             for ax, c in zip(axes[0], half_cells):
                 for i, s in enumerate(systems):
                     r = find(rows, c, s, "half")
@@ -482,6 +486,8 @@ def plot_all(d, by_proto):
                 ax.set_yscale("log")
                 ax.set_title(CELL_NAME.get(c, c), fontsize=9)
                 ax.grid(axis="y", alpha=0.3)
+            if vals:  # log bars: the bottom must be below the smallest (autoscale is not)
+                axes[0][0].set_ylim(min(vals) / 2, max(vals) * 2)
             axes[0][0].set_ylabel("µs from the scheduled send (log)")
             h, lab = axes[0][0].get_legend_handles_labels()
             fig.legend(h, lab, loc="lower center", ncol=len(systems), fontsize=8)
@@ -508,9 +514,9 @@ def plot_all(d, by_proto):
                 any_pts = True
                 xs = [r["offered_msgs_s"] for r in pts]
                 ax.plot(xs, [max(r["p99_us"], 0.1) for r in pts], "-o", color=colors[s],
-                        label=LABEL[s] + " p99", markersize=4)
+                        label=LABEL[s], markersize=4)
                 ax.plot(xs, [max(r["p50_us"] or 0, 0.1) for r in pts], "--", color=colors[s],
-                        label=LABEL[s] + " p50", linewidth=0.9)
+                        linewidth=0.9)
                 for r in pts:
                     if r["mode"] == "max":
                         ax.plot([r["offered_msgs_s"]], [max(r["p99_us"], 0.1)], "x", color="k",
@@ -528,10 +534,10 @@ def plot_all(d, by_proto):
         if any_pts:
             axes[0][0].set_ylabel("µs (log): p99 solid, p50 dashed")
             h, lab = axes[0][0].get_legend_handles_labels()
-            fig.legend(h, lab, loc="lower center", ncol=min(4, len(h)), fontsize=7)
+            fig.legend(h, lab, loc="lower center", ncol=len(h) if n > 2 else 1, fontsize=7)
             fig.suptitle("%s latency versus offered load (x: the max-rate run, at what the "
                          "publishers managed; dotted: 50 µs)" % P, fontsize=10)
-            fig.tight_layout(rect=(0, 0.14, 1, 0.95))
+            fig.tight_layout(rect=(0, 0.14 if n > 2 else 0.2, 1, 0.95))
             name = "latency_vs_load_%s.png" % proto
             fig.savefig(os.path.join(d, name), dpi=110)
             made.append((name, "%s p50 and p99 versus offered load, every run of each system "
