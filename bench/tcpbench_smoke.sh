@@ -59,6 +59,16 @@ bench() {
 		--ipv4 0=198.18.7.1/24 --set tcp.msl_ms=50 -- --dst 198.18.7.2 --duration 2 \
 		--warmup 0.2 "$@" >"$BLOG" 2>&1 &
 	bpid=$!
+	# The bench gives up by itself (link wait 20 s, drain 10 s); past 90 s it is stuck
+	# (seen once in 29 Nov's CI, in the fourth run on the same memif socket, with nothing
+	# printed): kill it, and show both sides so the next look has something to go on.
+	for _ in $(seq 900); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$bpid" 2>/dev/null; then
+		kill -KILL "$bpid"
+		echo "  $name: tq_tcpbench still running after 90 s: killed; tachyond's log ends:"
+		tail -20 "$LOG" | sed "s/^/  $name: tachyond: /"
+		"$TACHYONCTL" -p "$PREFIX" conns 2>&1 | head -20 | sed "s/^/  $name: conns: /"
+	fi
 	wait "$bpid" || rc=$?
 	bpid=
 	grep -v '^TELEMETRY' "$BLOG" | sed "s/^/  $name: /"
