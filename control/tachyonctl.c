@@ -534,6 +534,34 @@ admin_change(struct ctl *c, const struct req *q, struct tq_json **out, const cha
 	return 0;
 }
 
+/*
+ * A view: "/tachyon/@name" with @param (as is, after a comma) when not NULL. With --json the
+ * reply is printed and *@root is NULL; otherwise *@root is the reply for the caller to show
+ * (and free). Errors as admin_query. Returns an exit status.
+ */
+static int
+view_query(struct ctl *c, const char *name, const char *param, struct tq_json **root)
+{
+	struct req q;
+	char *raw = NULL;
+	int rc;
+
+	req_init(&q, name);
+	if (param) {
+		req_putc(&q, ',');
+		for (; *param; param++)
+			req_putc(&q, *param);
+	}
+	rc = admin_query(c, &q, root, c->json ? &raw : NULL);
+	if (rc == 0 && c->json) {
+		printf("%s\n", raw);
+		tq_json_free(*root);
+		*root = NULL;
+	}
+	free(raw);
+	return rc;
+}
+
 /* How a table shows a column. */
 enum {
 	TC_BOOL = 1,     /* 0/1 as false/true */
@@ -1220,26 +1248,25 @@ cmd_workers(struct ctl *c, const struct sub *s)
 {
 	struct tq_json *r0, *r1;
 	const struct tq_json *a, *b, *lc;
-	char *raw = NULL;
 	double dt;
 	unsigned int n = 0;
 
+	struct req q;
+	int rc;
+
 	(void)s;
-	r0 = ctl_query(c, "/tachyon/workers", NULL);
-	if (!r0)
-		return c->unreachable ? 3 : 1;
+	req_init(&q, "workers");
+	rc = admin_query(c, &q, &r0, NULL);
+	if (rc)
+		return rc;
 	usleep(500 * 1000);
-	r1 = ctl_query(c, "/tachyon/workers", &raw);
-	if (!r1) {
+	rc = view_query(c, "workers", NULL, &r1);
+	if (rc || !r1) {
 		tq_json_free(r0);
-		return c->unreachable ? 3 : 1;
+		return rc;
 	}
 	a = value_of(r0);
 	b = value_of(r1);
-	if (c->json) {
-		printf("%s\n", raw);
-		goto out;
-	}
 	dt = (double)(tq_json_u64(tq_json_get(b, "tsc")) - tq_json_u64(tq_json_get(a, "tsc")));
 	for (lc = tq_json_get(b, "lcore"), lc = lc ? lc->child : NULL; lc; lc = lc->next)
 		n++;
@@ -1255,8 +1282,6 @@ cmd_workers(struct ctl *c, const struct sub *s)
 		       (double)(worker_val(b, "idle_sleeps", i) - worker_val(a, "idle_sleeps", i)) /
 			       secs);
 	}
-out:
-	free(raw);
 	tq_json_free(r0);
 	tq_json_free(r1);
 	return 0;
@@ -1323,10 +1348,8 @@ col_at(const struct tq_json *v, const char *key, unsigned int i)
 static int
 cmd_trace(struct ctl *c, const struct sub *s)
 {
-	char q[64];
 	struct tq_json *root;
 	const struct tq_json *v, *e;
-	char *raw = NULL;
 	unsigned int n = 0, *order;
 	uint64_t t0 = UINT64_MAX;
 	int rc = 0;
@@ -1336,20 +1359,10 @@ cmd_trace(struct ctl *c, const struct sub *s)
 		fprintf(stderr, "tachyonctl: trace [N]\n");
 		return 2;
 	}
-	snprintf(q, sizeof(q), "/tachyon/trace%s%s", s->argc ? "," : "", s->argc ? s->argv[0] : "");
-	root = ctl_query(c, q, &raw);
-	if (!root)
-		return c->unreachable ? 3 : 1;
+	rc = view_query(c, "trace", s->argc ? s->argv[0] : NULL, &root);
+	if (rc || !root)
+		return rc;
 	v = value_of(root);
-	if (c->json) {
-		printf("%s\n", raw);
-		goto out;
-	}
-	if ((e = tq_json_get(v, "error"))) {
-		fprintf(stderr, "tachyonctl: %s\n", e->text ? e->text : "refused");
-		rc = 1;
-		goto out;
-	}
 	if (s->argc) {
 		printf("Recording the next %s publishes of each worker (tachyonctl trace shows them).\n",
 		       s->argv[0]);
@@ -1398,7 +1411,6 @@ cmd_trace(struct ctl *c, const struct sub *s)
 	}
 	free(order);
 out:
-	free(raw);
 	tq_json_free(root);
 	return rc;
 }
@@ -1409,17 +1421,13 @@ cmd_sessions(struct ctl *c, const struct sub *s)
 {
 	struct tq_json *root;
 	const struct tq_json *v, *id, *wk, *on, *full;
-	char *raw = NULL;
+	int rc;
 
 	(void)s;
-	root = ctl_query(c, "/tachyon/sessions", &raw);
-	if (!root)
-		return c->unreachable ? 3 : 1;
+	rc = view_query(c, "sessions", NULL, &root);
+	if (rc || !root)
+		return rc;
 	v = value_of(root);
-	if (c->json) {
-		printf("%s\n", raw);
-		goto out;
-	}
 	printf("%-40s %6s %7s %10s\n", "client_id", "worker", "online", "queue_full");
 	id = tq_json_get(v, "client_id");
 	wk = tq_json_get(v, "worker");
@@ -1433,8 +1441,6 @@ cmd_sessions(struct ctl *c, const struct sub *s)
 	if (tq_json_u64(tq_json_get(v, "total")) > 500)
 		printf("(%" PRIu64 " sessions; the first 500 shown)\n",
 		       tq_json_u64(tq_json_get(v, "total")));
-out:
-	free(raw);
 	tq_json_free(root);
 	return 0;
 }
@@ -1443,32 +1449,20 @@ out:
 static int
 cmd_close_connection(struct ctl *c, const struct sub *s)
 {
-	char q[80];
 	struct tq_json *root;
-	const struct tq_json *e;
-	char *raw = NULL;
-	int rc = 0;
+	int rc;
 
 	if (strlen(s->argv[0]) > 40 || strchr(s->argv[0], ',')) {
 		fprintf(stderr, "tachyonctl: close_connection ADDR[:PORT]\n");
 		return 2;
 	}
-	snprintf(q, sizeof(q), "/tachyon/close_connection,%s", s->argv[0]);
-	root = ctl_query(c, q, &raw);
-	if (!root)
-		return c->unreachable ? 3 : 1;
-	if (c->json) {
-		printf("%s\n", raw);
-	} else if ((e = tq_json_get(value_of(root), "error"))) {
-		fprintf(stderr, "tachyonctl: %s\n", e->text ? e->text : "refused");
-		rc = 1;
-	} else {
-		printf("Closing the connections from %s (AMQP: 320 CONNECTION_FORCED, MQTT 5: "
-		       "DISCONNECT 0x98).\n", s->argv[0]);
-	}
-	free(raw);
+	rc = view_query(c, "close_connection", s->argv[0], &root);
+	if (rc || !root)
+		return rc;
+	printf("Closing the connections from %s (AMQP: 320 CONNECTION_FORCED, MQTT 5: "
+	       "DISCONNECT 0x98).\n", s->argv[0]);
 	tq_json_free(root);
-	return rc;
+	return 0;
 }
 
 static int

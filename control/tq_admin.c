@@ -711,8 +711,13 @@ perm_error(int rc, const char *user, const char *vhost, const char *re_err, char
 	return rc;
 }
 
+/* set_permissions, set_topic_permissions: user, vhost, @what (the field besides write and
+ * read) through @set. */
 static int
-run_set_permissions(struct admin_req *r, char *err, size_t errlen)
+set_perms(struct admin_req *r, const char *what,
+	  int (*set)(struct tq_access_db *db, const char *user, const char *vhost, const char *w,
+		     const char *write, const char *read, char *err, size_t errlen),
+	  char *err, size_t errlen)
 {
 	const char *user = arg(r, "user"), *vhost = arg_vhost(r);
 	char re_err[ERR_MAX] = "";
@@ -720,11 +725,17 @@ run_set_permissions(struct admin_req *r, char *err, size_t errlen)
 
 	if (rc < 0)
 		return rc;
-	rc = tq_access_set_permissions(tq_cplane_access(), user, vhost, arg(r, "configure"),
-				       arg(r, "write"), arg(r, "read"), re_err, sizeof(re_err));
+	rc = set(tq_cplane_access(), user, vhost, arg(r, what), arg(r, "write"), arg(r, "read"),
+		 re_err, sizeof(re_err));
 	if (rc < 0)
 		return perm_error(rc, user, vhost, re_err, err, errlen);
 	return changed(r, err, errlen);
+}
+
+static int
+run_set_permissions(struct admin_req *r, char *err, size_t errlen)
+{
+	return set_perms(r, "configure", tq_access_set_permissions, err, errlen);
 }
 
 static int
@@ -774,18 +785,7 @@ run_topic_permissions(struct admin_req *r, char *err, size_t errlen)
 static int
 run_set_topic_permissions(struct admin_req *r, char *err, size_t errlen)
 {
-	const char *user = arg(r, "user"), *vhost = arg_vhost(r);
-	char re_err[ERR_MAX] = "";
-	int rc = user_known(user, err, errlen);
-
-	if (rc < 0)
-		return rc;
-	rc = tq_access_set_topic_permissions(tq_cplane_access(), user, vhost, arg(r, "exchange"),
-					     arg(r, "write"), arg(r, "read"), re_err,
-					     sizeof(re_err));
-	if (rc < 0)
-		return perm_error(rc, user, vhost, re_err, err, errlen);
-	return changed(r, err, errlen);
+	return set_perms(r, "exchange", tq_access_set_topic_permissions, err, errlen);
 }
 
 static int

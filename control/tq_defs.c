@@ -1160,29 +1160,37 @@ user_known(const char *name)
 	return tq_users_get(tq_cplane_users(), name, strlen(name)) != NULL;
 }
 
+/* A permissions section: its name, the field besides write and read, and its setter. */
+struct perm_section {
+	const char *name;
+	const char *what; /* "configure" or "exchange" */
+	int (*set)(struct tq_access_db *db, const char *user, const char *vhost, const char *what,
+		   const char *write, const char *read, char *err, size_t errlen);
+};
+
 static int
-import_permissions(struct imp *im, const struct tq_json *root)
+import_perm_section(struct imp *im, const struct tq_json *root, const struct perm_section *ps)
 {
 	struct tq_access_db *db = tq_cplane_access();
 	const struct tq_json *arr, *e;
 	size_t i = 0;
-	int rc = section_get(im, root, "permissions", &arr);
+	int rc = section_get(im, root, ps->name, &arr);
 
 	for (e = arr ? arr->child : NULL; e && rc == 0; e = e->next, i++) {
 		bool bad = false;
 		const char *user = jstr(e, "user", &bad), *vhost = jstr(e, "vhost", &bad);
-		const char *conf = jstr(e, "configure", &bad), *wr = jstr(e, "write", &bad);
+		const char *what = jstr(e, ps->what, &bad), *wr = jstr(e, "write", &bad);
 		const char *rd = jstr(e, "read", &bad);
 		char msg[256] = "";
 
-		if (!user || !vhost || !conf || !wr || !rd || bad)
-			return imp_fail(im, -EINVAL, "permissions[%zu]: user, vhost, configure, "
-					"write and read are strings", i);
+		if (!user || !vhost || !what || !wr || !rd || bad)
+			return imp_fail(im, -EINVAL, "%s[%zu]: user, vhost, %s, write and read are "
+					"strings", ps->name, i, ps->what);
 		if (!user_known(user))
-			return imp_fail(im, -ENOENT, "permissions[%zu]: no user '%s'", i, user);
-		rc = tq_access_set_permissions(db, user, vhost, conf, wr, rd, msg, sizeof(msg));
+			return imp_fail(im, -ENOENT, "%s[%zu]: no user '%s'", ps->name, i, user);
+		rc = ps->set(db, user, vhost, what, wr, rd, msg, sizeof(msg));
 		if (rc < 0)
-			return imp_fail(im, rc, "permissions[%zu] '%s' on '%s': %s", i, user, vhost,
+			return imp_fail(im, rc, "%s[%zu] '%s' on '%s': %s", ps->name, i, user, vhost,
 					rc == -ENOENT ? "no such vhost" : msg[0] ? msg : strerror(-rc));
 		im->applied = true;
 	}
@@ -1190,33 +1198,21 @@ import_permissions(struct imp *im, const struct tq_json *root)
 }
 
 static int
+import_permissions(struct imp *im, const struct tq_json *root)
+{
+	static const struct perm_section ps = {"permissions", "configure",
+					       tq_access_set_permissions};
+
+	return import_perm_section(im, root, &ps);
+}
+
+static int
 import_topic_permissions(struct imp *im, const struct tq_json *root)
 {
-	struct tq_access_db *db = tq_cplane_access();
-	const struct tq_json *arr, *e;
-	size_t i = 0;
-	int rc = section_get(im, root, "topic_permissions", &arr);
+	static const struct perm_section ps = {"topic_permissions", "exchange",
+					       tq_access_set_topic_permissions};
 
-	for (e = arr ? arr->child : NULL; e && rc == 0; e = e->next, i++) {
-		bool bad = false;
-		const char *user = jstr(e, "user", &bad), *vhost = jstr(e, "vhost", &bad);
-		const char *x = jstr(e, "exchange", &bad), *wr = jstr(e, "write", &bad);
-		const char *rd = jstr(e, "read", &bad);
-		char msg[256] = "";
-
-		if (!user || !vhost || !x || !wr || !rd || bad)
-			return imp_fail(im, -EINVAL, "topic_permissions[%zu]: user, vhost, exchange, "
-					"write and read are strings", i);
-		if (!user_known(user))
-			return imp_fail(im, -ENOENT, "topic_permissions[%zu]: no user '%s'", i, user);
-		rc = tq_access_set_topic_permissions(db, user, vhost, x, wr, rd, msg, sizeof(msg));
-		if (rc < 0)
-			return imp_fail(im, rc, "topic_permissions[%zu] '%s' on '%s': %s", i, user,
-					vhost,
-					rc == -ENOENT ? "no such vhost" : msg[0] ? msg : strerror(-rc));
-		im->applied = true;
-	}
-	return rc;
+	return import_perm_section(im, root, &ps);
 }
 
 static int
@@ -1472,13 +1468,11 @@ tb_json(struct tq_amqp_tb *b, const char *key, const struct tq_json *v)
  */
 static int
 binding_args(const struct tq_json *args, uint8_t *buf, size_t cap, struct tq_xheader *out,
-	     uint32_t *n, char keys[][TQ_EXCHANGE_NAME_MAX + 1])
+	     uint32_t *n, char (*keys)[256])
 {
 	struct tq_amqp_tb b;
 	struct tq_amqp_table t;
-	struct tq_amqp_iter it;
-	struct tq_amqp_str key;
-	struct tq_amqp_value v;
+	int rc;
 
 	*n = 0;
 	tq_amqp_tb_init(&b, buf, cap);
@@ -1489,46 +1483,17 @@ binding_args(const struct tq_json *args, uint8_t *buf, size_t cap, struct tq_xhe
 	}
 	if (tq_amqp_tb_finish(&b, &t) < 0)
 		return -EINVAL;
-	tq_amqp_table_iter(&it, t);
-	while (tq_amqp_table_next(&it, &key, &v) == 1) {
-		struct tq_xheader *x = &out[*n];
-
-		if (*n == ARGS_MAX)
-			return -E2BIG;
-		memcpy(keys[*n], key.p, key.len);
-		keys[*n][key.len] = '\0';
-		x->key = keys[*n];
-		x->klen = (uint16_t)key.len;
-		x->tag = v.tag;
-		switch (v.tag) {
-		case TQ_AMQP_V_STR:
-		case TQ_AMQP_V_BYTES:
-			x->v.bytes.p = v.v.str.p;
-			x->v.bytes.len = v.v.str.len;
-			break;
-		case TQ_AMQP_V_TABLE:
-		case TQ_AMQP_V_ARRAY:
-			x->v.bytes.p = v.v.table.p;
-			x->v.bytes.len = v.v.table.len;
-			break;
-		case TQ_AMQP_V_DOUBLE:
-			x->v.d = v.v.d;
-			break;
-		case TQ_AMQP_V_BOOL:
-			x->v.b = v.v.b;
-			break;
-		default:
-			x->v.u = v.v.u; /* i64 and void */
-		}
-		(*n)++;
-	}
+	rc = tq_amqp_table_xheaders(t, out, ARGS_MAX, keys);
+	if (rc < 0)
+		return rc;
+	*n = (uint32_t)rc;
 	return 0;
 }
 
 static int
 import_bindings(struct imp *im, const struct tq_json *root)
 {
-	static char keys[ARGS_MAX][TQ_EXCHANGE_NAME_MAX + 1];
+	static char keys[ARGS_MAX][256];
 	static struct tq_xheader xargs[ARGS_MAX];
 	const struct tq_json *arr, *e;
 	uint8_t *buf = NULL;

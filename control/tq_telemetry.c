@@ -367,6 +367,21 @@ tel_workers_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 /* /tachyon/sessions: MQTT sessions (client id, owner worker, online, queue full), at most
  * TEL_SESSIONS_MAX of them, and the total. */
 #define TEL_SESSIONS_MAX 500
+
+/*
+ * A printable copy of @s (@len bytes, or up to its NUL when @len is SIZE_MAX) for DPDK's
+ * JSON: printable ASCII only, no quote or backslash (others become '?'), cut to @cap - 1.
+ */
+static void
+tel_printable(char *dst, const char *s, size_t len, size_t cap)
+{
+	size_t i = 0;
+
+	for (; i < len && i < cap - 1 && (len != SIZE_MAX || s[i]); i++)
+		dst[i] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	dst[i] = '\0';
+}
+
 struct sess_cols {
 	struct rte_tel_data *id, *worker, *online, *full;
 	uint32_t n;
@@ -377,14 +392,10 @@ sess_row(void *arg, const char *id, uint16_t len, uint16_t worker, bool online, 
 {
 	struct sess_cols *c = arg;
 	char buf[RTE_TEL_MAX_STRING_LEN];
-	size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
 
 	if (c->n++ >= TEL_SESSIONS_MAX)
 		return;
-	for (size_t i = 0; i < n; i++) /* DPDK's JSON takes printable ASCII only */
-		buf[i] = id[i] >= 0x20 && id[i] < 0x7f && id[i] != '"' && id[i] != '\\' ? id[i]
-										     : '?';
-	buf[n] = '\0';
+	tel_printable(buf, id, len, sizeof(buf)); /* not NUL-terminated */
 	rte_tel_data_add_array_string(c->id, buf);
 	rte_tel_data_add_array_u64(c->worker, worker);
 	rte_tel_data_add_array_u64(c->online, online);
@@ -422,17 +433,6 @@ tel_sessions_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_container(d, "online", c.online, 0);
 	rte_tel_data_add_dict_container(d, "queue_full", c.full, 0);
 	return 0;
-}
-
-/* A printable copy of @s for DPDK's JSON (printable ASCII only, no quote or backslash). */
-static void
-tel_printable(char *dst, const char *s, size_t cap)
-{
-	size_t i = 0;
-
-	for (; s[i] && i < cap - 1; i++)
-		dst[i] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
-	dst[i] = '\0';
 }
 
 /*
@@ -497,11 +497,11 @@ tel_trace_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 			rte_tel_data_add_array_u64(a[1], s1);
 			rte_tel_data_add_array_u64(a[2], r.ms);
 			rte_tel_data_add_array_string(a[3], r.proto == 'm' ? "mqtt" : "amqp");
-			tel_printable(buf, r.user, sizeof(buf));
+			tel_printable(buf, r.user, SIZE_MAX, sizeof(buf));
 			rte_tel_data_add_array_string(a[4], buf);
-			tel_printable(buf, r.exchange, sizeof(buf));
+			tel_printable(buf, r.exchange, SIZE_MAX, sizeof(buf));
 			rte_tel_data_add_array_string(a[5], buf);
-			tel_printable(buf, r.key, sizeof(buf));
+			tel_printable(buf, r.key, SIZE_MAX, sizeof(buf));
 			rte_tel_data_add_array_string(a[6], buf);
 			rte_tel_data_add_array_u64(a[7], r.size);
 			rte_tel_data_add_array_u64(a[8], r.qos);

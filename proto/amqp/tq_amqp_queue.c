@@ -22,53 +22,14 @@ qid_of(const struct tq_amqp_queue *q)
 	return (uint64_t)q->gen << 32 | q->idx;
 }
 
-/* A field table as the registry takes it (arguments, headers): at most MAX_XHEADERS. */
+/* A field table as the registry takes it (arguments, headers): entries past MAX_XHEADERS
+ * are left out. */
 static uint32_t
 xheaders(struct tq_amqp_table t, struct tq_xheader *out, char keys[][256])
 {
-	struct tq_amqp_iter it;
-	struct tq_amqp_str key;
-	struct tq_amqp_value v;
-	uint32_t n = 0;
+	int n = tq_amqp_table_xheaders(t, out, MAX_XHEADERS, keys);
 
-	tq_amqp_table_iter(&it, t);
-	while (n < MAX_XHEADERS && tq_amqp_table_next(&it, &key, &v) == 1) {
-		struct tq_xheader *x = &out[n];
-
-		memcpy(keys[n], key.p, key.len);
-		x->key = keys[n];
-		x->klen = (uint16_t)key.len;
-		x->tag = v.tag;
-		switch (v.tag) {
-		case TQ_AMQP_V_STR:
-		case TQ_AMQP_V_BYTES:
-			x->v.bytes.p = v.v.str.p;
-			x->v.bytes.len = v.v.str.len;
-			break;
-		case TQ_AMQP_V_TABLE:
-		case TQ_AMQP_V_ARRAY:
-			x->v.bytes.p = v.v.table.p;
-			x->v.bytes.len = v.v.table.len;
-			break;
-		case TQ_AMQP_V_DECIMAL:
-			x->v.dec.scale = v.v.dec.scale;
-			x->v.dec.value = v.v.dec.value;
-			break;
-		case TQ_AMQP_V_FLOAT:
-			x->v.f = v.v.f;
-			break;
-		case TQ_AMQP_V_DOUBLE:
-			x->v.d = v.v.d;
-			break;
-		case TQ_AMQP_V_BOOL:
-			x->v.b = v.v.b;
-			break;
-		default:
-			x->v.u = v.v.u;
-		}
-		n++;
-	}
-	return n;
+	return n < 0 ? MAX_XHEADERS : (uint32_t)n;
 }
 
 #define ROUTE_MAX TQ_AMQP_ROUTE_MAX

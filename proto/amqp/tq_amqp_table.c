@@ -3,6 +3,7 @@
 
 #include "proto/amqp/tq_amqp_table.h"
 #include "proto/amqp/tq_amqp_wire.h"
+#include "routing/tq_exchange.h"
 
 /* Bytes after the tag of a fixed-size value, or -1 for tags with a 4-byte size, -2 unknown. */
 static int
@@ -273,6 +274,58 @@ tq_amqp_array_next(struct tq_amqp_iter *it, struct tq_amqp_value *v)
 	if (!it->array)
 		return -TQ_AMQP_E_TABLE_SIZE;
 	return iter_next(it, NULL, v);
+}
+
+int
+tq_amqp_table_xheaders(struct tq_amqp_table t, struct tq_xheader *out, uint32_t max,
+		       char (*keys)[256])
+{
+	struct tq_amqp_iter it;
+	struct tq_amqp_str key;
+	struct tq_amqp_value v;
+	uint32_t n = 0;
+
+	tq_amqp_table_iter(&it, t);
+	while (tq_amqp_table_next(&it, &key, &v) == 1) {
+		struct tq_xheader *x = &out[n];
+
+		if (n == max)
+			return -E2BIG;
+		memcpy(keys[n], key.p, key.len); /* a shortstr: at most 255 bytes */
+		keys[n][key.len] = '\0';
+		x->key = keys[n];
+		x->klen = (uint16_t)key.len;
+		x->tag = v.tag;
+		switch (v.tag) { /* tq_xheader's union mirrors tq_amqp_value's */
+		case TQ_AMQP_V_STR:
+		case TQ_AMQP_V_BYTES:
+			x->v.bytes.p = v.v.str.p;
+			x->v.bytes.len = v.v.str.len;
+			break;
+		case TQ_AMQP_V_TABLE:
+		case TQ_AMQP_V_ARRAY:
+			x->v.bytes.p = v.v.table.p;
+			x->v.bytes.len = v.v.table.len;
+			break;
+		case TQ_AMQP_V_DECIMAL:
+			x->v.dec.scale = v.v.dec.scale;
+			x->v.dec.value = v.v.dec.value;
+			break;
+		case TQ_AMQP_V_FLOAT:
+			x->v.f = v.v.f;
+			break;
+		case TQ_AMQP_V_DOUBLE:
+			x->v.d = v.v.d;
+			break;
+		case TQ_AMQP_V_BOOL:
+			x->v.b = v.v.b;
+			break;
+		default:
+			x->v.u = v.v.u; /* integers, timestamps, void */
+		}
+		n++;
+	}
+	return (int)n;
 }
 
 int

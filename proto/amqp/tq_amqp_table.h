@@ -37,6 +37,16 @@ int tq_amqp_array_next(struct tq_amqp_iter *it, struct tq_amqp_value *v);
 /* The first entry of @t named @key: 1 and *@v when found, 0 when not, or -TQ_AMQP_E_*. */
 int tq_amqp_table_get(struct tq_amqp_table t, const char *key, struct tq_amqp_value *v);
 
+struct tq_xheader;
+/*
+ * The entries of @t as the exchange registry takes them (routing/tq_exchange.h: arguments,
+ * headers): at most @max into @out, whose strings point into @t and whose keys are
+ * NUL-terminated copies in @keys (the caller's, as long as @out is used). Returns the number
+ * stored, or -E2BIG when @t holds more than @max (the first @max are stored).
+ */
+int tq_amqp_table_xheaders(struct tq_amqp_table t, struct tq_xheader *out, uint32_t max,
+			   char (*keys)[256]);
+
 /*
  * Table builder: appends entries into @buf, with nested tables and arrays opened and
  * closed around their contents. Every append computes its size first and writes nothing
