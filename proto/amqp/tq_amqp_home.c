@@ -729,10 +729,15 @@ tq_amqp_queues_tick(struct tq_worker *w)
 	}
 }
 
+/*
+ * Telemetry and metrics threads, which are not QSBR readers: the lock keeps every queue in
+ * the table from leaving it (removal takes the lock; the free waits a grace period after).
+ */
 void
 tq_amqp_queues_counts(uint64_t *queues, uint64_t *consumers, uint64_t *ready, uint64_t *unacked)
 {
 	*queues = *consumers = *ready = *unacked = 0;
+	pthread_mutex_lock(&tq_amqp_qlock);
 	for (uint32_t i = 0; i < tq_amqp_nqueues; i++) {
 		struct tq_amqp_queue *q = __atomic_load_n(&tq_amqp_queues[i], __ATOMIC_ACQUIRE);
 
@@ -743,4 +748,5 @@ tq_amqp_queues_counts(uint64_t *queues, uint64_t *consumers, uint64_t *ready, ui
 		*ready += __atomic_load_n(&q->n_ready, __ATOMIC_RELAXED);
 		*unacked += __atomic_load_n(&q->n_unacked, __ATOMIC_RELAXED);
 	}
+	pthread_mutex_unlock(&tq_amqp_qlock);
 }
