@@ -1294,6 +1294,56 @@ cmd_conns(struct ctl *c, const struct sub *s)
 	return cmd_worker_rows(c, "/tachyon/conns", TQ_CONN_ROW_HEADER);
 }
 
+/* status: is tachyond up, and what it carries, on one screen (info, mqtt and amqp). */
+static int
+cmd_status(struct ctl *c, const struct sub *s)
+{
+	static const char *const views[] = {"info", "mqtt", "amqp"};
+	struct tq_json *r[3] = {0};
+	const struct tq_json *i, *m, *a;
+	char *raw[3] = {0};
+	int rc = 0;
+
+	(void)s;
+	for (unsigned int k = 0; k < 3 && rc == 0; k++) {
+		struct req q;
+
+		req_init(&q, views[k]);
+		rc = admin_query(c, &q, &r[k], &raw[k]);
+	}
+	if (rc)
+		goto out;
+	if (c->json) {
+		printf("{\"info\": %s, \"mqtt\": %s, \"amqp\": %s}\n", raw[0], raw[1], raw[2]);
+		goto out;
+	}
+	i = value_of(r[0]);
+	m = value_of(r[1]);
+	a = value_of(r[2]);
+	printf("tachyond %s: up %" PRIu64 " s, %" PRIu64 " workers, %" PRIu64 " ports, idle %s\n",
+	       tq_json_get(i, "version") ? tq_json_get(i, "version")->text : "?",
+	       tq_json_u64(tq_json_get(i, "uptime_s")), tq_json_u64(tq_json_get(i, "workers")),
+	       tq_json_u64(tq_json_get(i, "ports")),
+	       tq_json_get(i, "idle") ? tq_json_get(i, "idle")->text : "?");
+	printf("MQTT (port %" PRIu64 "): %" PRIu64 " clients, %" PRIu64 " sessions, %" PRIu64
+	       " subscriptions, %" PRIu64 " retained\n",
+	       tq_json_u64(tq_json_get(m, "port")), tq_json_u64(tq_json_get(m, "clients_connected")),
+	       tq_json_u64(tq_json_get(m, "sessions")), tq_json_u64(tq_json_get(m, "subscriptions")),
+	       tq_json_u64(tq_json_get(m, "retained")));
+	printf("AMQP (port %" PRIu64 "): %" PRIu64 " connections, %" PRIu64 " queues, %" PRIu64
+	       " consumers, %" PRIu64 " messages ready, %" PRIu64 " unacked\n",
+	       tq_json_u64(tq_json_get(a, "port")), tq_json_u64(tq_json_get(a, "connections")),
+	       tq_json_u64(tq_json_get(a, "queues")), tq_json_u64(tq_json_get(a, "consumers")),
+	       tq_json_u64(tq_json_get(a, "messages_ready")),
+	       tq_json_u64(tq_json_get(a, "messages_unacked")));
+out:
+	for (unsigned int k = 0; k < 3; k++) {
+		tq_json_free(r[k]);
+		free(raw[k]);
+	}
+	return rc;
+}
+
 static int
 cmd_info(struct ctl *c, const struct sub *s)
 {
@@ -1496,6 +1546,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"status", 0, 0, 0, cmd_status},
 	{"stats", 0, 0, 0, cmd_stats_},
 	{"ports", 0, 0, 0, cmd_ports_},
 	{"arp", 0, 0, 0, cmd_arp},
@@ -1530,6 +1581,7 @@ static const struct command commands[] = {
 	{"set_acl", 3, 3, 0, cmd_set_acl},
 	{"clear_acl", 2, 2, 0, cmd_clear_acl},
 	{"policies", 0, 0, O_VHOST, cmd_policies},
+	{"list_policies", 0, 0, O_VHOST, cmd_policies}, /* rabbitmqctl's name */
 	{"set_policy", 3, 3, O_VHOST | O_POLICY, cmd_set_policy},
 	{"clear_policy", 1, 1, O_VHOST, cmd_clear_policy},
 	{"export", 1, 1, 0, cmd_export},
@@ -1550,6 +1602,7 @@ usage(FILE *f)
 		"not reachable. --json prints tachyond's JSON reply.\n"
 		"\n"
 		"Router:\n"
+		"  status           up or not (exit 3), version, uptime, MQTT and AMQP in one screen\n"
 		"  stats            counters (non-zero ones; --all for every one), per worker\n"
 		"  ports            ports with addresses, offloads and traffic\n"
 		"  arp              neighbour caches of every worker\n"
@@ -1593,7 +1646,7 @@ usage(FILE *f)
 		"  set_acl USER PATTERN read|write|readwrite|deny\n"
 		"  clear_acl USER PATTERN\n"
 		"Policies:\n"
-		"  policies [-p VHOST]\n"
+		"  policies [-p VHOST]   (or list_policies)\n"
 		"  set_policy [-p VHOST] NAME PATTERN DEFINITION_JSON [--priority N]\n"
 		"             [--apply-to queues|exchanges|all|users]\n"
 		"  clear_policy [-p VHOST] NAME\n"

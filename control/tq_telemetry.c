@@ -43,7 +43,7 @@ tel_info_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 	(void)cmd;
 	(void)params;
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_string(d, "version", "0.1.0");
+	rte_tel_data_add_dict_string(d, "version", TQ_VERSION);
 	rte_tel_data_add_dict_int(d, "workers", (int)tq_dp.nb_workers);
 	rte_tel_data_add_dict_int(d, "ports", tq_nb_ports);
 	rte_tel_data_add_dict_string(d, "idle", tel_cfg->dp.idle == TQ_IDLE_BUSY ? "busy"

@@ -255,6 +255,21 @@ expect_eq "amqp_messages_ready" "$(val after tachyon_amqp_messages_ready)" 1
 expect_eq "queue_messages_ready of metrics-q" "$(val after tachyon_queue_messages_ready vhost=/ queue=metrics-q)" 1
 expect_eq "queue_messages_unacked of metrics-q" "$(val after tachyon_queue_messages_unacked vhost=/ queue=metrics-q)" 0
 expect_eq "queue_consumers of metrics-q" "$(val after tachyon_queue_consumers vhost=/ queue=metrics-q)" 0
+# tachyonctl status: the same figures on one screen; exit 3 when tachyond is not there
+st=$(ctl status) || fail "tachyonctl status: exit $?"
+ver=$(grep -o 'version="[^"]*"' "$SCRAPES/after" | head -1 | cut -d'"' -f2)
+[[ $st == "tachyond $ver: up "*" s, $WORKERS workers, 1 ports, idle "* ]] &&
+	ok "status: version $ver, $WORKERS workers, 1 port" || fail "status: '$st'"
+[[ $st == *"AMQP (port $AMQP_PORT): "*", 1 queues, 0 consumers, 1 messages ready, 0 unacked"* ]] &&
+	ok "status: metrics-q's message ready" || fail "status AMQP line: '$st'"
+[[ $st == *"MQTT (port $MQTT_PORT): "* ]] && ok "status: MQTT line" || fail "status MQTT: '$st'"
+ctl --json status | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d["amqp"]["/tachyon/amqp"]["queues"] == 1 else 1)' && ok "status --json" ||
+	fail "status --json: $(ctl --json status)"
+r=0
+"$TACHYONCTL" -p tq-no-such-prefix status >/dev/null 2>&1 || r=$?
+expect_eq "status of a tachyond that is not running: exit" "$r" 3
 up0=$(val before tachyon_uptime_seconds)
 up1=$(val after tachyon_uptime_seconds)
 [[ $up0 =~ ^[0-9]+$ && $up1 =~ ^[0-9]+$ ]] && [ "$up1" -gt "$up0" ] && ok "uptime went on ($up0 s -> $up1 s)" || fail "uptime $up0 -> $up1"
