@@ -1035,7 +1035,7 @@ cmd_policies(struct ctl *c, const struct sub *s)
 static int
 cmd_set_policy(struct ctl *c, const struct sub *s)
 {
-	static const char *const apply[] = {"queues", "exchanges", "all", "users"};
+	static const char *const apply[] = {"queues", "exchanges", "all", "users", "topics"};
 	bool known = !s->apply_to;
 	struct req q;
 
@@ -1054,8 +1054,8 @@ cmd_set_policy(struct ctl *c, const struct sub *s)
 		known = strcmp(s->apply_to, apply[i]) == 0;
 	if (!known) {
 		fprintf(stderr,
-			"tachyonctl: set_policy: --apply-to takes queues, exchanges, all or "
-			"users\n");
+			"tachyonctl: set_policy: --apply-to takes queues, exchanges, all, users "
+			"or topics\n");
 		return EXIT_USAGE;
 	}
 	req_init(&q, "set_policy");
@@ -1648,7 +1648,7 @@ usage(FILE *f)
 		"Policies:\n"
 		"  policies [-p VHOST]   (or list_policies)\n"
 		"  set_policy [-p VHOST] NAME PATTERN DEFINITION_JSON [--priority N]\n"
-		"             [--apply-to queues|exchanges|all|users]\n"
+		"             [--apply-to queues|exchanges|all|users|topics]\n"
 		"  clear_policy [-p VHOST] NAME\n"
 		"Definitions (RabbitMQ's JSON format; FILE on tachyond's host):\n"
 		"  export FILE | import FILE\n"

@@ -940,7 +940,8 @@ run_set_policy(struct admin_req *r, char *err, size_t errlen)
 	}
 	if (apply && tq_policy_apply_parse(apply, &apply_to) < 0) {
 		snprintf(err, errlen,
-			 "apply-to must be queues, exchanges, all or users, not \"%s\"", apply);
+			 "apply-to must be queues, exchanges, all, users or topics, not \"%s\"",
+			 apply);
 		return -EINVAL;
 	}
 	if (!tq_access_vhost_exists(tq_cplane_access(), vhost))

@@ -1239,7 +1239,7 @@ import_policies(struct imp *im, const struct tq_json *root)
 					"strings", i);
 		if (apply && tq_policy_apply_parse(apply, &to) < 0)
 			return imp_fail(im, -EINVAL, "policies[%zu] '%s': apply-to '%s' is not "
-					"queues, exchanges, all or users", i, name, apply);
+					"queues, exchanges, all, users or topics", i, name, apply);
 		if (prio && prio->type != TQ_JSON_NULL) {
 			char *end;
 

@@ -60,7 +60,7 @@ struct key_desc {
 	const char *name;
 	uint32_t bit;         /* TQ_POL_* */
 	enum key_kind kind;
-	uint8_t fits;         /* the apply-to bits it fits: QUEUES, EXCHANGES or USERS */
+	uint8_t fits;         /* the apply-to bits it fits: QUEUES, EXCHANGES, USERS, TOPICS */
 	bool merge_min;       /* tq_policy_effective: the smaller wins (else the argument) */
 	size_t off;           /* of the field in struct tq_policy_def */
 	uint64_t min, max;    /* KEY_U64, KEY_U8 */
@@ -91,8 +91,8 @@ static const char *const class_names[] = {
 #define FIELD(f) offsetof(struct tq_policy_def, f)
 
 static const struct key_desc key_table[] = {
-	{"message-ttl", TQ_POL_MESSAGE_TTL, KEY_U64, TQ_POLICY_QUEUES, true, FIELD(message_ttl),
-	 0, MS_MAX, NULL, 0},
+	{"message-ttl", TQ_POL_MESSAGE_TTL, KEY_U64, TQ_POLICY_QUEUES | TQ_POLICY_TOPICS, true,
+	 FIELD(message_ttl), 0, MS_MAX, NULL, 0},
 	{"expires", TQ_POL_EXPIRES, KEY_U64, TQ_POLICY_QUEUES, true, FIELD(expires), 1, MS_MAX,
 	 NULL, 0},
 	{"max-length", TQ_POL_MAX_LENGTH, KEY_U64, TQ_POLICY_QUEUES, true, FIELD(max_length), 0,
@@ -789,12 +789,13 @@ static const char *const apply_names[] = {
 	[TQ_POLICY_EXCHANGES] = "exchanges",
 	[TQ_POLICY_ALL] = "all",
 	[TQ_POLICY_USERS] = "users",
+	[TQ_POLICY_TOPICS] = "topics",
 };
 
 static bool
 apply_valid(enum tq_policy_apply a)
 {
-	return a >= TQ_POLICY_QUEUES && a <= TQ_POLICY_USERS;
+	return (a >= TQ_POLICY_QUEUES && a <= TQ_POLICY_USERS) || a == TQ_POLICY_TOPICS;
 }
 
 int
@@ -802,8 +803,8 @@ tq_policy_apply_parse(const char *s, enum tq_policy_apply *out)
 {
 	if (!s || !out)
 		return -EINVAL;
-	for (int a = TQ_POLICY_QUEUES; a <= TQ_POLICY_USERS; a++) {
-		if (!strcmp(s, apply_names[a])) {
+	for (int a = TQ_POLICY_QUEUES; a <= TQ_POLICY_TOPICS; a++) {
+		if (apply_names[a] && !strcmp(s, apply_names[a])) {
 			*out = (enum tq_policy_apply)a;
 			return 0;
 		}
@@ -893,6 +894,10 @@ check_def(const struct tq_policy_def *def, enum tq_policy_apply apply, char *err
 				set_err(err, errlen, "%s is a key for exchanges: apply-to must be "
 					"\"exchanges\" or \"all\", not \"%s\"", k->name,
 					apply_names[apply]);
+			else if (k->fits & TQ_POLICY_TOPICS)
+				set_err(err, errlen, "%s is a key for queues and topics: apply-to "
+					"must be \"queues\", \"all\" or \"topics\", not \"%s\"",
+					k->name, apply_names[apply]);
 			else
 				set_err(err, errlen, "%s is a key for queues: apply-to must be "
 					"\"queues\" or \"all\", not \"%s\"", k->name,
@@ -939,7 +944,7 @@ tq_policy_set(struct tq_policy_db *db, const char *vhost, const char *name,
 	    (rc = check_text("pattern", pattern, 0, err, errlen)))
 		return rc;
 	if (!apply_valid(apply_to)) {
-		set_err(err, errlen, "apply-to must be queues, exchanges, all or users");
+		set_err(err, errlen, "apply-to must be queues, exchanges, all, users or topics");
 		return -EINVAL;
 	}
 	rc = check_def(def, apply_to, err, errlen);
@@ -1057,6 +1062,7 @@ struct snap_entry {
 
 struct tq_policies {
 	uint64_t gen;
+	uint32_t kinds; /* the apply-to bits of its entries */
 	size_t n; /* entries fully built (all of them once tq_policies_build returns) */
 	struct snap_entry e[];
 };
@@ -1114,6 +1120,7 @@ tq_policies_build(const struct tq_policy_db *db, uint64_t gen)
 			return NULL;
 		}
 		e->apply_to = src->apply_to;
+		p->kinds |= src->apply_to;
 		e->priority = src->priority;
 		e->def = src->def;
 		p->n = i + 1;
@@ -1129,10 +1136,17 @@ tq_policies_gen(const struct tq_policies *p)
 	return p ? p->gen : 0;
 }
 
+bool
+tq_policies_has(const struct tq_policies *p, enum tq_policy_apply kind)
+{
+	return p && (p->kinds & kind);
+}
+
 /*
  * Names shorter than this are copied to the stack and NUL-terminated before regexec: the
  * callers pass spans of packet buffers, and sanitizers' regexec wrappers read the subject up
- * to a NUL whatever REG_STARTEND says. Longer names (user names only) are matched in place.
+ * to a NUL whatever REG_STARTEND says. Longer names are matched in place: pass them
+ * NUL-terminated (user names are; tq_mqtt_policy copies long topics).
  */
 #define MATCH_COPY_MAX 1024
 
@@ -1145,7 +1159,8 @@ tq_policies_match(const struct tq_policies *p, const char *vhost, enum tq_policy
 
 	if (!p || (kind != TQ_POLICY_USERS && !vhost) || (!name && len) || len > INT_MAX)
 		return NULL;
-	if (kind != TQ_POLICY_QUEUES && kind != TQ_POLICY_EXCHANGES && kind != TQ_POLICY_USERS)
+	if (kind != TQ_POLICY_QUEUES && kind != TQ_POLICY_EXCHANGES && kind != TQ_POLICY_USERS &&
+	    kind != TQ_POLICY_TOPICS)
 		return NULL;
 	if (len < sizeof(copy)) {
 		if (len)
@@ -1158,7 +1173,7 @@ tq_policies_match(const struct tq_policies *p, const char *vhost, enum tq_policy
 		regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)len};
 
 		if (!(e->apply_to & kind))
-			continue; /* ALL (3) covers QUEUES (1) and EXCHANGES (2), not USERS (4) */
+			continue; /* ALL (3) covers QUEUES (1) and EXCHANGES (2), not USERS or TOPICS */
 		if (kind != TQ_POLICY_USERS && strcmp(e->vhost, vhost))
 			continue;
 		if (regexec(&e->re, subject, 1, &m, REG_STARTEND))

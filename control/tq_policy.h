@@ -7,10 +7,12 @@
  * definition keys merge with the object's own arguments (tq_policy_effective).
  *
  * apply-to: "queues", "exchanges", "all" (both), and tachyon's "users": matched against user
- * names, for the data-plane priority class of their connections.
+ * names, for the data-plane priority class of their connections, and "topics": matched
+ * against the topic of each MQTT PUBLISH (vhost "/"), for message-ttl: a published message
+ * (retained ones too) lives at most that long, whatever Message Expiry Interval it carries.
  *
  * Definition keys (RabbitMQ's names; values as in a JSON definition):
- *   message-ttl (ms, >= 0), expires (ms, > 0), max-length (>= 0), max-length-bytes (>= 0),
+ *   message-ttl (ms, >= 0; queues and topics), expires (ms, > 0), max-length (>= 0), max-length-bytes (>= 0),
  *   overflow ("drop-head" | "reject-publish" | "reject-publish-dlx"),
  *   dead-letter-exchange (string), dead-letter-routing-key (string),
  *   max-priority (1..255; tachyon applies it to queues declared after the policy, never to a
@@ -39,6 +41,7 @@ enum tq_policy_apply {
 	TQ_POLICY_EXCHANGES = 2,
 	TQ_POLICY_ALL = 3,
 	TQ_POLICY_USERS = 4,
+	TQ_POLICY_TOPICS = 8,
 };
 
 enum tq_policy_overflow {
@@ -141,7 +144,7 @@ struct tq_policy_info {
 size_t tq_policy_count(const struct tq_policy_db *db);
 int tq_policy_at(const struct tq_policy_db *db, size_t i, struct tq_policy_info *out);
 
-/* Parse/format apply-to names ("queues", "exchanges", "all", "users"). -EINVAL. */
+/* Parse/format apply-to names ("queues", "exchanges", "all", "users", "topics"). -EINVAL. */
 int tq_policy_apply_parse(const char *s, enum tq_policy_apply *out);
 const char *tq_policy_apply_name(enum tq_policy_apply a);
 
@@ -152,10 +155,12 @@ struct tq_policies;
 struct tq_policies *tq_policies_build(const struct tq_policy_db *db, uint64_t gen);
 void tq_policies_free(struct tq_policies *p);
 uint64_t tq_policies_gen(const struct tq_policies *p);
+/* Does @p hold a policy for @kind (TQ_POLICY_TOPICS, ...)? A cheap test before matching. */
+bool tq_policies_has(const struct tq_policies *p, enum tq_policy_apply kind);
 
 /*
  * The policy that applies to object @name (@len bytes) of kind @kind (TQ_POLICY_QUEUES,
- * _EXCHANGES or _USERS) in @vhost (ignored for users), or NULL. Its name in *@name_out when
+ * _EXCHANGES, _USERS or _TOPICS) in @vhost (ignored for users), or NULL. Its name in *@name_out when
  * not NULL (valid as long as the snapshot).
  */
 const struct tq_policy_def *tq_policies_match(const struct tq_policies *p, const char *vhost,

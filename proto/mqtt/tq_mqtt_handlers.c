@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tq_mqtt_int.h"
+#include "tq_mqtt_policy.h"
 
 #define SHARE "$share/"
 #define SHARE_LEN (sizeof(SHARE) - 1)
@@ -523,6 +524,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	}
 	if (c->level == TQ_MQTT_LEVEL_5)
 		tq_mqtt_msg_set_props(m, &p->props);
+	tq_mqtt_policy_expiry(w, m); /* a topics policy's message-ttl */
 	if (p->retain) {
 		int rc = tq_retain_put(tq_mqtt.retain, m->data, m->topic_len,
 				       p->payload_len ? m : NULL);

@@ -160,6 +160,36 @@ r=$(ctl trace | awk '$6 == "demo/traced" {print $3, $7, $8}')
 rows=$(ctl workers | tail -n +2 | grep -cE '^[0-9]+ +[0-9]+ +[0-9.]+% ' || true)
 [ "$rows" -eq "$WORKERS" ] && ok "tachyonctl workers: $rows rows" || fail "tachyonctl workers: $(ctl workers)"
 
+# a policy on topics (apply-to topics, message-ttl): messages published on matching topics,
+# retained ones too, expire after at most that long; cleared, it no longer applies
+pub() { in_ns timeout 10 mosquitto_pub -h "$ROUTER" -p $MQTT_PORT "$@" || fail "mosquitto_pub $*"; }
+sub1() { in_ns timeout 10 mosquitto_sub -h "$ROUTER" -p $MQTT_PORT -C 1 -W 2 -t "$1" 2>/dev/null || true; }
+ctl set_policy short '^ttl/' '{"message-ttl":800}' --apply-to topics >/dev/null &&
+	ok "set_policy --apply-to topics" || fail "set_policy short --apply-to topics"
+r=$(ctl list_policies | awk '$2 == "short" {print $4, $6}')
+[ "$r" = 'topics {"message-ttl":800}' ] && ok "list_policies: short on topics" ||
+	fail "list_policies: '$r' in $(ctl list_policies)"
+c0=$(counter mqtt_policy_ttl)
+pub -r -t ttl/a -m soon-gone
+pub -r -t keep/a -m kept
+c1=$(counter mqtt_policy_ttl)
+[ $((c1 - c0)) -eq 1 ] && ok "mqtt_policy_ttl: ttl/a only ($c0 -> $c1)" ||
+	fail "mqtt_policy_ttl: $c0 -> $c1 (one expected)"
+r=$(sub1 ttl/a)
+[ "$r" = soon-gone ] && ok "retained ttl/a there before its ttl" || fail "ttl/a at once: '$r'"
+sleep 1.2
+r=$(sub1 ttl/a)
+[ -z "$r" ] && ok "retained ttl/a gone after message-ttl 800 ms" || fail "ttl/a after 1.2 s: '$r'"
+r=$(sub1 keep/a)
+[ "$r" = kept ] && ok "retained keep/a (no policy) kept" || fail "keep/a: '$r'"
+ctl clear_policy short >/dev/null || fail "clear_policy short"
+pub -r -t ttl/b -m stays
+sleep 1.2
+r=$(sub1 ttl/b)
+[ "$r" = stays ] && ok "policy cleared: ttl/b kept" || fail "ttl/b after clear_policy: '$r'"
+pub -r -t keep/a -n
+pub -r -t ttl/b -n
+
 # every client has gone: nothing left but TIME_WAIT, which expires after 2 * msl_ms
 sleep 1.5
 conns=$(ctl conns | tail -n +2 | wc -l)

@@ -525,10 +525,11 @@ test_apply_names(void)
 		{"exchanges", TQ_POLICY_EXCHANGES},
 		{"all", TQ_POLICY_ALL},
 		{"users", TQ_POLICY_USERS},
+		{"topics", TQ_POLICY_TOPICS},
 	};
 	enum tq_policy_apply a = TQ_POLICY_QUEUES;
 
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		CU_ASSERT_EQUAL(tq_policy_apply_parse(names[i].s, &a), 0);
 		CU_ASSERT_EQUAL(a, names[i].a);
 		CU_ASSERT_STRING_EQUAL(tq_policy_apply_name(names[i].a), names[i].s);
@@ -542,6 +543,8 @@ test_apply_names(void)
 	CU_ASSERT_EQUAL(a, TQ_POLICY_USERS);
 	CU_ASSERT_STRING_EQUAL(tq_policy_apply_name((enum tq_policy_apply)0), "unknown");
 	CU_ASSERT_STRING_EQUAL(tq_policy_apply_name((enum tq_policy_apply)5), "unknown");
+	CU_ASSERT_STRING_EQUAL(tq_policy_apply_name((enum tq_policy_apply)7), "unknown");
+	CU_ASSERT_EQUAL(tq_policy_apply_parse("topic", &a), -EINVAL);
 }
 
 static int
@@ -554,7 +557,7 @@ pset(struct tq_policy_db *db, const char *vhost, const char *name, const char *p
 	return tq_policy_set(db, vhost, name, pattern, apply, prio, &d, err, sizeof(err));
 }
 
-/* Which apply-to each key accepts: Q queues, X exchanges, A all, U users. */
+/* Which apply-to each key accepts: Q queues, X exchanges, A all, U users, T topics. */
 static void
 test_apply_vs_keys(void)
 {
@@ -563,7 +566,7 @@ test_apply_vs_keys(void)
 		const char *ok; /* the apply-tos that take it */
 		const char *msg;
 	} cases[] = {
-		{"{\"message-ttl\":1}", "QA", "message-ttl is a key for queues"},
+		{"{\"message-ttl\":1}", "QAT", "message-ttl is a key for queues and topics"},
 		{"{\"expires\":1}", "QA", "expires is a key for queues"},
 		{"{\"max-length\":1}", "QA", "max-length is a key for queues"},
 		{"{\"max-length-bytes\":1}", "QA", "max-length-bytes is a key for queues"},
@@ -586,12 +589,13 @@ test_apply_vs_keys(void)
 		{'X', TQ_POLICY_EXCHANGES},
 		{'A', TQ_POLICY_ALL},
 		{'U', TQ_POLICY_USERS},
+		{'T', TQ_POLICY_TOPICS},
 	};
 	struct tq_policy_db *db = tq_policy_db_new();
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		for (size_t j = 0; j < 4; j++) {
+		for (size_t j = 0; j < sizeof(applies) / sizeof(applies[0]); j++) {
 			bool ok = strchr(cases[i].ok, applies[j].c) != NULL;
 			int rc = pset(db, "/", "p", ".*", applies[j].a, 0, cases[i].def);
 
@@ -1004,6 +1008,32 @@ test_match_kinds(void)
 			     "{\"priority-class\":\"normal\"}"), 0);
 	p = tq_policies_build(db, 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(tq_policies_has(p, TQ_POLICY_TOPICS)); /* none yet */
+	CU_ASSERT_TRUE(tq_policies_has(p, TQ_POLICY_USERS));
+	CU_ASSERT_FALSE(tq_policies_has(NULL, TQ_POLICY_QUEUES));
+	tq_policies_free(p);
+	CU_ASSERT_EQUAL(pset(db, "/", "t", "^sensors/", TQ_POLICY_TOPICS, 0,
+			     "{\"message-ttl\":1500}"), 0);
+	CU_ASSERT_EQUAL(pset(db, "v2", "t2", "^q", TQ_POLICY_TOPICS, 0,
+			     "{\"message-ttl\":1}"), 0);
+	p = tq_policies_build(db, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_TRUE(tq_policies_has(p, TQ_POLICY_TOPICS));
+	/* topics: only topics policies of the vhost given; they match no queue or user */
+	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_TOPICS, "sensors/a/b"), "t");
+	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_TOPICS, "q1"), ""); /* t2 is v2's */
+	CU_ASSERT_STRING_EQUAL(who(p, "v2", TQ_POLICY_TOPICS, "q1"), "t2");
+	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_TOPICS, "x/sensors/"), "");
+	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_QUEUES, "sensors/a"), "");
+	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_USERS, "sensors/a"), "");
+	{
+		const struct tq_policy_def *d =
+			tq_policies_match(p, "/", TQ_POLICY_TOPICS, "sensors/t", 9, NULL);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+		CU_ASSERT_EQUAL(d->set, TQ_POL_MESSAGE_TTL);
+		CU_ASSERT_EQUAL(d->message_ttl, 1500);
+	}
 
 	/* queues: the queue policy, else the "all" one; never an exchange or user policy */
 	CU_ASSERT_STRING_EQUAL(who(p, "/", TQ_POLICY_QUEUES, "q1"), "q");
