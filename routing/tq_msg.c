@@ -69,11 +69,14 @@ tq_msg_release(void *m)
 uint64_t
 tq_msg_now_ms(void)
 {
-	static uint64_t per_ms;
+	/* 2^64 / (TSC cycles per ms): a multiply instead of a division (asked several times
+	 * per message; the division was 5 % of an AMQP worker). Monotonic like the TSC; at
+	 * most 1 ms below the exact quotient. Every thread computes the same value. */
+	static uint64_t inv;
 
-	if (!per_ms)
-		per_ms = rte_get_tsc_hz() / 1000;
-	return rte_get_tsc_cycles() / per_ms;
+	if (unlikely(!inv))
+		inv = (uint64_t)(((unsigned __int128)1 << 64) / (rte_get_tsc_hz() / 1000));
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * inv) >> 64);
 }
 
 struct rte_mbuf *
@@ -169,6 +172,36 @@ tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len)
 	return head;
 }
 
+/* Per thread: the last counts of the few pools it asks about (a worker: its RX pool, the
+ * message-data pool). */
+static __thread struct {
+	const struct rte_mempool *mp;
+	unsigned int avail, left;
+} pool_avail[4];
+static __thread unsigned int pool_avail_next;
+
+unsigned int
+tq_pool_avail(struct rte_mempool *mp)
+{
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(pool_avail); i++) {
+		if (pool_avail[i].mp != mp)
+			continue;
+		if (pool_avail[i].left) {
+			pool_avail[i].left--;
+			return pool_avail[i].avail;
+		}
+		break;
+	}
+	if (i == RTE_DIM(pool_avail)) /* a pool not seen yet: take the next slot */
+		i = pool_avail_next++ % RTE_DIM(pool_avail);
+	pool_avail[i].mp = mp;
+	pool_avail[i].avail = rte_mempool_avail_count(mp);
+	pool_avail[i].left = TQ_POOL_AVAIL_EVERY;
+	return pool_avail[i].avail;
+}
+
 struct rte_mbuf *
 tq_msg_payload(struct rte_mempool *rx_pool, const struct rte_mbuf *m, uint32_t off, uint32_t len,
 	       bool *copied)
@@ -178,7 +211,7 @@ tq_msg_payload(struct rte_mempool *rx_pool, const struct rte_mbuf *m, uint32_t o
 	*copied = false;
 	if (!len)
 		return NULL;
-	if (!tq_msgdata_pool || rte_mempool_avail_count(rx_pool) >= rx_pool->size / 2)
+	if (!tq_msgdata_pool || tq_pool_avail(rx_pool) >= rx_pool->size / 2)
 		return tq_mbuf_slice(rx_pool, m, off, len);
 	while (len) {
 		struct rte_mbuf *d = rte_pktmbuf_alloc(tq_msgdata_pool);

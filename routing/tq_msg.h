@@ -119,6 +119,15 @@ struct rte_mbuf *tq_mbuf_slice(struct rte_mempool *pool, const struct rte_mbuf *
 extern struct rte_mempool *tq_msgdata_pool;
 
 /*
+ * rte_mempool_avail_count(@mp) as this thread saw it at most TQ_POOL_AVAIL_EVERY calls ago.
+ * The exact count walks every lcore's cache (RTE_MAX_LCORE of them): 12 % of a worker when
+ * asked once per message. For the per-message thresholds (a quarter, a half of a pool of
+ * thousands) that staleness does not matter; timers and alarms ask the pool itself.
+ */
+#define TQ_POOL_AVAIL_EVERY 32
+unsigned int tq_pool_avail(struct rte_mempool *mp);
+
+/*
  * The payload of a message: bytes [@off, @off + @len) of the received chain @m, by
  * reference while @rx_pool has at least half its mbufs free, else copied into
  * tq_msgdata_pool (*@copied set). NULL when neither has room (or @len is 0): the caller

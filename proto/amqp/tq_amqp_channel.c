@@ -238,7 +238,7 @@ output_room(const struct tq_amqp_conn *c)
 	if (c->ctl_blocked || c->ctl_len >= OUTPUT_BATCH_MAX)
 		return false;
 	return tq_tcp_send_space(c->tcp) >= c->w->amqp->snd_buf - c->w->amqp->snd_buf / 8 ||
-	       rte_mempool_avail_count(mp) >= mp->size / 4;
+	       tq_pool_avail(mp) >= mp->size / 4;
 }
 
 /*
