@@ -7,7 +7,9 @@
 # the run did and the functions above 2 % of tachyond's samples.
 #
 #   bench/profile.sh [--no-build] [--build-dir DIR] [-d SECONDS] [-w SECONDS] [--out DIR]
-#                    [CELL...]
+#                    [--keep] [CELL...]
+#
+# --keep leaves OUT/CELL.perf.data for `perf report -i` (e.g. --children for inclusive time).
 #
 # Cells: mqtt_qos0_1to1, mqtt_qos0_fanout10, amqp_autoack_1to1, amqp_fanout10 (default: the
 # first and the third). --out defaults to bench/results/profile-<UTC date-time>/. The build
@@ -24,8 +26,9 @@ BDIR=build-bench
 DUR=3
 WARM=1
 OUT=
+KEEP=0
 CELLS=()
-usage() { tq_die "usage: $0 [--no-build] [--build-dir DIR] [-d SECONDS] [-w SECONDS] [--out DIR] [CELL...]"; }
+usage() { tq_die "usage: $0 [--no-build] [--build-dir DIR] [-d SECONDS] [-w SECONDS] [--out DIR] [--keep] [CELL...]"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--no-build) BUILD=0 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
 	-d) DUR=$2; shift ;;
 	-w) WARM=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--keep) KEEP=1 ;;
 	-*) usage ;;
 	*) CELLS+=("$1") ;;
 	esac
@@ -167,7 +171,7 @@ for cell in "${CELLS[@]}"; do
 		}' "$OUT/$cell.perf.txt" | head -20
 		echo
 	} >>"$OUT/profile.md"
-	rm -f "$OUT/$cell.perf.data"
+	[ "$KEEP" = 1 ] || rm -f "$OUT/$cell.perf.data"
 done
 cat "$OUT/profile.md"
 tq_log "done: $OUT"
