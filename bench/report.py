@@ -6,7 +6,9 @@
 DIR is what bench/run wrote: DIR/run.txt (machine and commands, "key: value" lines; optional)
 and one folder per protocol, DIR/mqtt and DIR/amqp, each written by
 bench/mqtt_vs_mosquitto.sh or bench/amqp_vs_rabbitmq.sh (their results.csv: one line per run,
-the load generator's CSV line after sut,cell,kind; plus one log per run). A run whose log
+the load generator's CSV line after sut,cell,kind; plus one log per run); optionally
+DIR/memory, written by bench/idle_conns.sh (idle.csv: tachyond's memory per step of idle MQTT
+clients), for the goal on memory per idle connection. A run whose log
 has no CSV line (it crashed or hung) is kept as a failed row. Re-running this on an old
 folder rewrites DIR/results.csv, DIR/summary.md and DIR/*.png from the same inputs.
 
@@ -52,6 +54,8 @@ GOALS = {
     "amqp": {"cell": "autoack_1to1", "rate": 2e6, "ratio": 20.0},
 }
 P99_GOAL_US = 50.0
+IDLE_GOAL_B = 2048      # per idle connection ...
+IDLE_GOAL_CONNS = 100000  # ... at this many connections
 COLUMNS = ["proto", "workload", "system", "mode", "offered_msgs_s", "received_msgs_s",
            "p50_us", "p99_us", "p999_us", "max_us", "ok",
            # beyond the issue's columns: the counts behind "ok", and where to look
@@ -263,6 +267,37 @@ def goal_lines(proto, rows):
     return out
 
 
+def memory_line(d):
+    """The goal on memory per idle connection, from DIR/memory/idle.csv (bench/idle_conns.sh):
+    (goal, measured, verdict), "not measured" without it. Bytes per connection: tachyond's
+    Rss growth from 0 to N idle clients over N, plus what one TCB slot costs preallocated
+    (Rss at max_conns sized for N against max_conns 16384, nobody connected)."""
+    goal = "≤ 2 KiB per idle MQTT connection at %s connections (tachyond, memif)" % \
+        short(IDLE_GOAL_CONNS)
+    path = os.path.join(d, "memory", "idle.csv")
+    if not os.path.exists(path):
+        return (goal, "not measured (bench/run --memory)", "-")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    small = next((r for r in rows if r["step"] == "small"), None)
+    steps = sorted((r for r in rows if r["step"] != "small"), key=lambda r: int(r["conns"]))
+    if not small or len(steps) < 2 or int(steps[0]["conns"]) != 0:
+        return (goal, "incomplete run (see memory/)", "-")
+    zero, top = steps[0], steps[-1]
+    n = int(top["conns"])
+    dyn = (int(top["rss_kb"]) - int(zero["rss_kb"])) * 1024 / n
+    slots = int(zero["max_conns"]) - int(small["max_conns"])
+    pre = (int(zero["rss_kb"]) - int(small["rss_kb"])) * 1024 / slots if slots > 0 else 0
+    tot = dyn + pre
+    meas = "%.0f B at %s (%.0f B once connected + %.0f B preallocated per TCB slot)" % (
+        tot, short(n), dyn, pre)
+    if n < IDLE_GOAL_CONNS:
+        meas += "; fewer connections than the goal's"
+    verdict = ("met, %.0f B to spare" % (IDLE_GOAL_B - tot) if tot <= IDLE_GOAL_B else
+               "missed by %.0f B (%.2f× the goal)" % (tot - IDLE_GOAL_B, tot / IDLE_GOAL_B))
+    return (goal, meas, verdict)
+
+
 def proto_tables(proto, rows, out):
     peer = PEER[proto]
     systems = systems_of(rows)
@@ -360,7 +395,7 @@ def summary(d, meta, by_proto, plots):
     out.append("## Commands\n")
     out.append("```sh")
     out.append(g("command"))
-    for k in ("mqtt_command", "amqp_command"):
+    for k in ("mqtt_command", "amqp_command", "memory_command"):
         if k in meta:
             out.append(meta[k])
     out.append("```\n")
@@ -384,7 +419,11 @@ def summary(d, meta, by_proto, plots):
         if by_proto.get(proto):
             for goal, meas, verdict in goal_lines(proto, by_proto[proto]):
                 out.append("| %s | %s | %s |" % (goal, meas, verdict))
+    out.append("| %s | %s | %s |" % memory_line(d))
     out.append("")
+    if os.path.exists(os.path.join(d, "memory", "summary.md")):
+        out.append("Memory per idle connection, step by step: `memory/summary.md` "
+                   "(bench/idle_conns.sh).\n")
     for proto in PROTOS:
         if by_proto.get(proto):
             proto_tables(proto, by_proto[proto], out)

@@ -121,9 +121,14 @@ lg_conn_fail(struct lg_conn *c, uint64_t *counter, const char *why)
 
 	(*counter)++;
 	if (!lg->o.quiet && *counter <= 3)
-		fprintf(stderr, "tq_loadgen: %s %u: %s\n", c->role == LG_PUB ? "publisher" : "subscriber",
-			c->idx, why);
+		fprintf(stderr, "tq_loadgen: %s %u: %s\n", lg_role_name(c), c->idx, why);
 	c->abort_req = true;
+}
+
+const char *
+lg_role_name(const struct lg_conn *c)
+{
+	return c->role == LG_PUB ? "publisher" : c->role == LG_SUB ? "subscriber" : "idle client";
 }
 
 /* ---- the MQTT client ---- */
@@ -135,7 +140,7 @@ lg_conn_opened(struct lg_conn *c)
 	char id[64];
 	struct tq_mqtt_pkt pkt = {.type = TQ_MQTT_CONNECT};
 	int n = snprintf(id, sizeof(id), "%s-%c%u", lg->o.topic_prefix,
-			 c->role == LG_PUB ? 'p' : 's', c->idx);
+			 c->role == LG_PUB ? 'p' : c->role == LG_SUB ? 's' : 'i', c->idx);
 
 	if (lg->o.proto == LG_AMQP) {
 		lg->nb_connecting--;
@@ -145,7 +150,8 @@ lg_conn_opened(struct lg_conn *c)
 	lg->nb_connecting--;
 	pkt.connect.level = lg->o.level;
 	pkt.connect.clean_start = true;
-	pkt.connect.keep_alive = 0; /* no keep alive: a run may stall the loop for a moment */
+	/* none by default: a run may stall the loop for a moment (--keepalive for idle runs) */
+	pkt.connect.keep_alive = lg->o.keepalive;
 	pkt.connect.client_id = (struct tq_mqtt_str){(const uint8_t *)id, (uint16_t)n};
 	c->state = LG_CS_CONNACK;
 	if (queue_pkt(c, &pkt))
@@ -156,6 +162,7 @@ static void
 on_connack(struct lg_conn *c, const struct tq_mqtt_connack *ca, uint64_t now)
 {
 	struct lg *lg = c->lg;
+	uint16_t ka;
 
 	if (c->state != LG_CS_CONNACK) {
 		lg_conn_fail(c, &lg->proto_errors, "unexpected CONNACK");
@@ -165,10 +172,16 @@ on_connack(struct lg_conn *c, const struct tq_mqtt_connack *ca, uint64_t now)
 		lg_conn_fail(c, &lg->refused, "CONNECT refused");
 		return;
 	}
+	/* the keep alive in force: ours, or the one the server imposes (MQTT 5) */
+	ka = lg->o.keepalive;
 	if (lg->o.level == TQ_MQTT_LEVEL_5 &&
 	    (ca->props.present & TQ_MQTT_PBIT(TQ_MQTT_PROP_SERVER_KEEP_ALIVE)) &&
 	    ca->props.server_keep_alive)
-		c->next_ping = now + lg->hz * ca->props.server_keep_alive / 2;
+		ka = ca->props.server_keep_alive;
+	if (ka) {
+		c->ping_every = ka > 1 ? ka / 2 : 1;
+		c->next_ping = now + lg->hz * c->ping_every;
+	}
 	if (c->role == LG_SUB) {
 		struct tq_mqtt_sub sub = {
 			.filter = {(const uint8_t *)c->topic, c->topic_len},
@@ -404,8 +417,8 @@ lg_conn_closed(struct lg_conn *c, int err)
 		lg->conn_errors++;
 		if (!lg->o.quiet && lg->conn_errors <= 3)
 			fprintf(stderr, "tq_loadgen: %s %u: connection lost (%s, state %u)\n",
-				c->role == LG_PUB ? "publisher" : "subscriber", c->idx,
-				err ? strerror(-err) : "closed by the broker", c->state);
+				lg_role_name(c), c->idx, err ? strerror(-err) : "closed by the broker",
+				c->state);
 	}
 	c->state = LG_CS_CLOSED;
 	c->tp = NULL;
@@ -550,7 +563,7 @@ lg_step(struct lg *lg, uint64_t now)
 			struct tq_mqtt_pkt ping = {.type = TQ_MQTT_PINGREQ};
 
 			queue_pkt(c, &ping);
-			c->next_ping += lg->hz * 30;
+			c->next_ping += lg->hz * c->ping_every;
 		} else if (lg->o.proto == LG_AMQP && c->unacked && lg->phase >= LG_PH_DRAIN &&
 			   c->state == LG_CS_READY) {
 			lga_step(c);
@@ -565,9 +578,15 @@ lg_step(struct lg *lg, uint64_t now)
 			while (lg->next_conn < lg->nconns && lg->nb_connecting < lg->o.max_connecting)
 				start_conn(lg, &lg->conns[lg->next_conn++]);
 		if (lg->nb_ready == lg->nconns) {
+			/* --hold: connected and quiet for a while first (bench/callgrind.sh) */
+			now += (uint64_t)(lg->o.hold * (double)lg->hz);
 			lg->t_start = now;
 			lg->t_measure = now + (uint64_t)(lg->o.warmup * (double)lg->hz);
 			lg->t_end = lg->t_measure + (uint64_t)(lg->o.duration * (double)lg->hz);
+			if (!lg->o.quiet) { /* bench/idle_conns.sh waits for this line */
+				fprintf(stderr, "tq_loadgen: all %u clients ready\n", lg->nconns);
+				fflush(stderr);
+			}
 					/* stagger the publishers across one interval */
 			for (uint32_t i = 0; i < lg->o.pubs; i++)
 				lg->conns[lg->o.subs + i].next_send =
@@ -580,7 +599,7 @@ lg_step(struct lg *lg, uint64_t now)
 		}
 		break;
 	case LG_PH_RUN:
-		for (uint32_t i = 0; i < lg->o.pubs; i++) {
+		for (uint32_t i = 0; i < lg->o.pubs && now >= lg->t_start; i++) {
 			struct lg_conn *c = &lg->conns[lg->o.subs + i];
 
 			if (c->state == LG_CS_READY && !c->abort_req)
@@ -639,7 +658,7 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 	lg->tp = tp;
 	lg->tp_ctx = tp_ctx;
 	lg->hz = hz;
-	lg->nconns = o->subs + o->pubs;
+	lg->nconns = o->subs + o->pubs + o->idle;
 	lg->fanout = pairs ? 1 : o->subs;
 	lg->seq_check = true;
 	if (amqp && o->workload != LGA_FANOUT && !pairs) {
@@ -665,9 +684,21 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 
 		c->lg = lg;
 		c->id = i;
+		c->fd = -1;
+		if (i >= o->subs + o->pubs) {
+			/* CONNECT, CONNACK (maybe with properties), PINGREQ, DISCONNECT */
+			c->role = LG_IDLE;
+			c->idx = i - o->subs - o->pubs;
+			c->rx_cap = 1024;
+			c->tx_cap = 256;
+			c->rx = malloc(c->rx_cap);
+			c->tx = malloc(c->tx_cap);
+			if (!c->rx || !c->tx)
+				return -ENOMEM;
+			continue;
+		}
 		c->role = sub ? LG_SUB : LG_PUB;
 		c->idx = sub ? i : i - o->subs;
-		c->fd = -1;
 		if (!amqp && o->shared && sub)
 			c->topic_len = (uint16_t)snprintf(c->topic, sizeof(c->topic), "$share/g/%s/0",
 							  o->topic_prefix);
@@ -700,7 +731,8 @@ lg_init(struct lg *lg, const struct lg_transport *tp, void *tp_ctx, uint64_t hz)
 			return -ENOMEM;
 	}
 	lg->phase = LG_PH_CONNECT;
-	lg->t_deadline = __rdtsc() + LG_CONNECT_TIMEOUT_S * hz;
+	/* many connections take a while to open (100k idle clients: ~10 s on the 2-CPU VM) */
+	lg->t_deadline = __rdtsc() + (LG_CONNECT_TIMEOUT_S + lg->nconns / 1000) * hz;
 	lg->t_measure = lg->t_end = UINT64_MAX; /* nothing counts before the run */
 	return 0;
 }
@@ -746,7 +778,8 @@ lg_report(struct lg *lg)
 			  lg->bad_acks;
 	double busy = lg->cyc_total ? 100.0 * (double)lg->cyc_busy / (double)lg->cyc_total : 0;
 	uint64_t lost = lg->expected_rx > lg->received ? lg->expected_rx - lg->received : 0;
-	bool ok = errors == 0 && lg->sent > 0 && lg->t_end != UINT64_MAX;
+	/* --idle alone (no publisher): every client connected and none was lost */
+	bool ok = errors == 0 && (lg->sent > 0 || o->pubs == 0) && lg->t_end != UINT64_MAX;
 
 	if (o->proto == LG_AMQP) /* lossless: every message arrives; confirms: all confirmed */
 		ok = ok && lg->received == lg->expected_rx && lg->dups == 0 && lg->gaps == 0 &&
@@ -768,9 +801,9 @@ lg_report(struct lg *lg)
 			       offered, secs);
 		else
 			printf("tq_loadgen: %s transport, QoS %u, %u publisher(s) -> %u subscriber(s)%s, "
-			       "%u-byte payloads, offered %s msgs/s, %.2f s measured\n",
+			       "%u idle, %u-byte payloads, offered %s msgs/s, %.2f s measured\n",
 			       o->transport, o->qos, o->pubs, o->subs,
-			       o->shared ? " in one shared group" : "", o->size, offered, secs);
+			       o->shared ? " in one shared group" : "", o->idle, o->size, offered, secs);
 		printf("  window: sent %.0f msgs/s, received %.0f msgs/s (fan-out %u)\n", sent_rate,
 		       recv_rate, lg->fanout);
 		printf("  latency (us, from the scheduled send): p50 %.1f p99 %.1f p99.9 %.1f max %.1f "
@@ -822,6 +855,11 @@ lg_usage(void)
 		"       publisher, 1000)] [--max-connecting N (64)] [--topic PREFIX] [--csv]\n"
 		"       [--csv-header] [--quiet] [--shared (MQTT: the subscribers are one group,\n"
 		"       $share/g/TOPIC: each message to one of them)]\n"
+		"       [--idle N (MQTT: N more clients that only connect and stay; with --pubs 0\n"
+		"       --subs 0 alone)] [--keepalive S (MQTT keep alive, 0: none; PINGREQ every\n"
+		"       S/2)] [--hold S (connected and quiet for S s before the warm-up)]\n"
+		"       --dst A,B,... (dpdk: the connections in equal blocks, one per\n"
+		"       address: more than 32768 connections need more than one)\n"
 		"       [--proto mqtt|amqp] AMQP 0-9-1 (guest/guest, vhost /, port 5672):\n"
 		"       [--workload autoack|ack|confirms|fanout] [--prefetch N (ack: 100)]\n"
 		"       [--ack-every N (ack: 1; > 1: basic.ack multiple every N)]\n"
@@ -859,9 +897,13 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		{"prefetch", required_argument, NULL, 'F'},
 		{"ack-every", required_argument, NULL, 'K'},
 		{"shared", no_argument, NULL, 'G'},
+		{"idle", required_argument, NULL, 'I'},
+		{"keepalive", required_argument, NULL, 'k'},
+		{"hold", required_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct in_addr a;
+	char dbuf[LG_MAX_DSTS * 16 + 1], *tok, *save;
 	int opt;
 
 	snprintf(prefix, sizeof(prefix), "lg%d", (int)getpid());
@@ -876,9 +918,16 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		switch (opt) {
 		case 'T': o->transport = optarg; break;
 		case 'd':
-			if (inet_pton(AF_INET, optarg, &a) != 1)
+			if (strlen(optarg) >= sizeof(dbuf))
 				return -EINVAL;
-			o->dst = a.s_addr;
+			strcpy(dbuf, optarg);
+			o->ndst = 0;
+			for (tok = strtok_r(dbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o->ndst == LG_MAX_DSTS || inet_pton(AF_INET, tok, &a) != 1)
+					return -EINVAL;
+				o->dsts[o->ndst++] = a.s_addr;
+			}
+			o->dst = o->ndst ? o->dsts[0] : 0;
 			break;
 		case 'p': o->port = (uint16_t)atoi(optarg); o->port_set = true; break;
 		case 'q': o->qos = (uint8_t)atoi(optarg); break;
@@ -917,6 +966,16 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 		case 'F': o->prefetch = (uint16_t)strtoul(optarg, NULL, 0); break;
 		case 'K': o->ack_every = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'G': o->shared = true; break;
+		case 'h': o->hold = atof(optarg); break;
+		case 'I': o->idle = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'k': {
+			unsigned long v = strtoul(optarg, NULL, 0);
+
+			if (v > 65535)
+				return -EINVAL;
+			o->keepalive = (uint16_t)v;
+			break;
+		}
 		default: return -EINVAL;
 		}
 	}
@@ -925,13 +984,18 @@ lg_parse_opts(struct lg_opts *o, int argc, char **argv)
 	if (o->proto == LG_AMQP && o->workload == LGA_ACK &&
 	    (o->ack_every == 0 || (o->prefetch && o->ack_every > o->prefetch)))
 		return -EINVAL;
-	if (o->shared && o->proto != LG_MQTT)
+	if ((o->shared || o->idle) && o->proto != LG_MQTT)
+		return -EINVAL;
+	/* publishers and subscribers, or with --idle neither */
+	if ((o->pubs == 0 || o->subs == 0) && !(o->idle && o->pubs == 0 && o->subs == 0))
 		return -EINVAL;
 	if (optind < argc || !o->dst || o->port == 0 || o->qos > 1 ||
-	    (o->level != TQ_MQTT_LEVEL_311 && o->level != TQ_MQTT_LEVEL_5) || o->pubs == 0 ||
-	    o->subs == 0 || o->pubs + o->subs > 200000 || o->size < LG_HDR || o->size > 60000 ||
-	    o->rate < 0 || o->duration <= 0 || o->warmup < 0 || o->drain < 0 || o->window == 0 ||
-	    o->window > 60000 || o->max_connecting == 0 || strlen(o->topic_prefix) > 32 ||
+	    (o->level != TQ_MQTT_LEVEL_311 && o->level != TQ_MQTT_LEVEL_5) ||
+	    o->pubs + o->subs > 200000 || o->idle > (1 << 20) || o->size < LG_HDR ||
+	    o->size > 60000 ||
+	    o->rate < 0 || o->duration <= 0 || o->warmup < 0 || o->drain < 0 || o->hold < 0 ||
+	    o->window == 0 || o->window > 60000 || o->max_connecting == 0 ||
+	    strlen(o->topic_prefix) > 32 ||
 	    (strcmp(o->transport, "dpdk") && strcmp(o->transport, "kernel")))
 		return -EINVAL;
 	return 0;

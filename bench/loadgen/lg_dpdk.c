@@ -92,7 +92,7 @@ d_connect(struct lg_conn *c)
 {
 	struct dctx *d = c->lg->tp_ctx;
 	struct tq_tcp_conn *tc;
-	int ret = tq_tcp_connect(d->w, c->lg->o.dst, c->lg->o.port, &d_app, c, &tc);
+	int ret = tq_tcp_connect(d->w, lg_conn_dst(c), c->lg->o.port, &d_app, c, &tc);
 
 	if (ret == 0)
 		c->tp = tc;
@@ -286,13 +286,18 @@ lg_dpdk_run(int argc, char **argv)
 	tq_dp.workers[0] = w;
 	if (tq_port_setup_all(1, &pool, cfg.dp.ports, cfg.dp.nb_rxd, cfg.dp.nb_txd))
 		goto out_ports;
-	if (!tq_ports[0].up || !tq_ports[0].ipv4) {
-		fprintf(stderr, "tq_loadgen: port 0 needs an address (--ipv4 0=A.B.C.D/LEN)\n");
-		goto out_ports;
-	}
-	if (!wait_link(0, 20)) {
-		fprintf(stderr, "tq_loadgen: port 0 link still down (is tachyond's memif server up?)\n");
-		goto out_ports;
+	/* every port (one per --dst subnet with several memif pairs) up, with an address */
+	for (uint16_t p = 0; p < tq_nb_ports; p++) {
+		if (!tq_ports[p].up || !tq_ports[p].ipv4) {
+			fprintf(stderr, "tq_loadgen: port %u needs an address (--ipv4 %u=A.B.C.D/LEN)\n",
+				p, p);
+			goto out_ports;
+		}
+		if (!wait_link(p, 20)) {
+			fprintf(stderr, "tq_loadgen: port %u link still down (is tachyond's memif "
+				"server up?)\n", p);
+			goto out_ports;
+		}
 	}
 	d.w = w;
 	if (lg_init(&lg, &d_transport, &d, rte_get_tsc_hz())) {

@@ -26,7 +26,9 @@
 
 #include "../tq_hist.h"
 
-enum lg_role { LG_PUB, LG_SUB };
+/* LG_IDLE (--idle): CONNECT, CONNACK, then only PINGREQs; they neither publish nor
+ * subscribe (memory per idle connection, bench/idle_conns.sh). */
+enum lg_role { LG_PUB, LG_SUB, LG_IDLE };
 
 enum lg_cstate {
 	LG_CS_IDLE,       /* not connected yet */
@@ -73,6 +75,7 @@ struct lg_conn {
 	/* subscriber */
 	uint64_t *expect;     /* next sequence number expected from each publisher */
 	uint64_t next_ping;   /* TSC of the next PINGREQ (0: none) */
+	uint16_t ping_every;  /* s between PINGREQs: half the keep alive in force */
 
 	/* AMQP (lg_amqp.c) */
 	uint8_t astep;        /* handshake step (enum in lg_amqp.c) */
@@ -89,9 +92,13 @@ struct lg_conn {
 	uint32_t tmpl_len;
 };
 
+#define LG_MAX_DSTS 8
+
 struct lg_opts {
 	const char *transport; /* "dpdk" or "kernel" */
-	uint32_t dst;          /* broker address, network order */
+	uint32_t dst;          /* broker address, network order (the first of dsts) */
+	uint32_t dsts[LG_MAX_DSTS]; /* --dst A,B,...: the connections in ndst equal blocks */
+	uint32_t ndst;
 	uint16_t port;
 	uint8_t qos;           /* 0 or 1 */
 	uint8_t level;         /* MQTT protocol level: 4 (3.1.1) or 5 */
@@ -109,6 +116,9 @@ struct lg_opts {
 	uint32_t ack_every;    /* AMQP ack: one basic.ack (multiple) per N deliveries */
 	bool port_set;
 	bool shared;           /* MQTT: subscribers share $share/g/PREFIX/0 (one gets each) */
+	uint32_t idle;         /* MQTT: connections that only connect and stay (LG_IDLE) */
+	uint16_t keepalive;    /* MQTT CONNECT keep alive, s (0: none); PINGREQ every half */
+	double hold;           /* s between every client ready and the first PUBLISH */
 };
 
 /* The payload starts with: scheduled send TSC (8), publisher (4), sequence (8). */
@@ -118,7 +128,7 @@ struct lg {
 	struct lg_opts o;
 	const struct lg_transport *tp;
 	void *tp_ctx;
-	struct lg_conn *conns; /* subscribers first, then publishers */
+	struct lg_conn *conns; /* subscribers first, then publishers, then idle clients */
 	uint32_t nconns;
 	uint32_t *dirty;       /* connection ids with bytes to send */
 	uint32_t ndirty;
@@ -184,6 +194,8 @@ void lg_conn_fail(struct lg_conn *c, uint64_t *counter, const char *why);
 void lg_count_rx(struct lg_conn *c, const uint8_t *payload, uint64_t now);
 /* the client became READY */
 void lg_conn_ready(struct lg_conn *c);
+/* "publisher", "subscriber" or "idle client": for messages */
+const char *lg_role_name(const struct lg_conn *c);
 const char *lga_workload_name(uint8_t wl);
 
 /* lg_amqp.c */
@@ -196,6 +208,17 @@ bool lga_close(struct lg_conn *c);
 /* per loop: acks owed by consumers once the run is over */
 void lga_step(struct lg_conn *c);
 int lg_dpdk_run(int argc, char **argv);
+
+/* The broker address @c connects to: --dst A,B,... splits the connections into equal
+ * blocks, one per address (each address pair has its own 32768 source ports). */
+static inline uint32_t
+lg_conn_dst(const struct lg_conn *c)
+{
+	const struct lg_opts *o = &c->lg->o;
+	uint32_t per = (c->lg->nconns + o->ndst - 1) / o->ndst;
+
+	return o->dsts[c->id / per];
+}
 
 static inline uint32_t
 lg_tx_pending(const struct lg_conn *c)
