@@ -342,8 +342,8 @@ cmd_nsim(struct ctl *c, int argc, char **argv)
 }
 
 /*
- * set SECTION.KEY=VALUE...: the config file's names, changed live. Today the network
- * simulator's settings (nsim.portN.rx|tx.KEY) are the ones that can change while running.
+ * set SECTION.KEY=VALUE...: the config file's names, changed live: the network simulator's
+ * (nsim.portN.rx|tx.KEY) here, the others through /tachyon/set (control/tq_tune.h).
  */
 /*
  * /tachyon/set,SECTION.KEY=VALUE or /tachyon/get,SECTION.KEY: prints "KEY = VALUE" (set:
@@ -1625,7 +1625,17 @@ usage(FILE *f)
 		"  set SECTION.KEY=VALUE ... | get SECTION.KEY ...\n"
 		"                   live: dataplane.{burst,idle,idle_polls,idle_sleep_max_us},\n"
 		"                   auth.{iterations,cache_ms,fail_limit,fail_window_ms,\n"
-		"                   fail_delay_ms}, log.level; the rest needs a restart\n"
+		"                   fail_delay_ms}, log.level,\n"
+		"                   tcp.{rcv_buf,snd_buf,syn_backlog,msl_ms,delack_ms,rto_min_ms,\n"
+		"                   rto_max_ms,rto_initial_ms,keepalive_s,max_retries,mss,wscale,\n"
+		"                   timestamps,sack} (mss..sack: new connections; keepalive_s\n"
+		"                   cannot go back to 0),\n"
+		"                   mqtt.{allow_anonymous,max_keepalive,max_packet_size,receive_max,\n"
+		"                   max_inflight,max_queued,max_session_expiry,max_topic_len,\n"
+		"                   max_topic_levels,max_subs,topic_alias_max,max_retained,\n"
+		"                   sys_interval} (max_inflight: lower only),\n"
+		"                   amqp.{frame_max,channel_max,heartbeat} (new connections);\n"
+		"                   the rest needs a restart (README.md, \"Tuning\")\n"
 		"  raw /CMD[,ARGS]  any telemetry command, printed as JSON\n"
 		"\n"
 		"Users and vhosts (the default user goes when the first user is added):\n"

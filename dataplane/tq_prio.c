@@ -7,6 +7,8 @@
 #include "dataplane/tq_prio.h"
 #include "dataplane/tq_worker.h"
 
+const uint8_t tq_prio_order[TQ_PRIO_CLASSES] = {TQ_PRIO_CRITICAL, TQ_PRIO_NORMAL, TQ_PRIO_BULK};
+
 enum tq_prio
 tq_prio_classify(struct tq_worker *w, const struct rte_mbuf *m)
 {
@@ -41,8 +43,6 @@ tq_prio_sort(struct tq_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	static const unsigned int ctr_bytes[TQ_PRIO_CLASSES] = {
 		TQ_CTR_prio_rx_normal_bytes, TQ_CTR_prio_rx_critical_bytes,
 		TQ_CTR_prio_rx_bulk_bytes};
-	static const uint8_t order[TQ_PRIO_CLASSES] = {TQ_PRIO_CRITICAL, TQ_PRIO_NORMAL,
-						       TQ_PRIO_BULK};
 	struct rte_mbuf *tmp[TQ_BURST_MAX];
 	uint8_t cls[TQ_BURST_MAX];
 	uint16_t k = 0;
@@ -54,9 +54,24 @@ tq_prio_sort(struct tq_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	for (unsigned int o = 0; o < TQ_PRIO_CLASSES; o++)
 		for (uint16_t i = 0; i < n; i++)
-			if (cls[i] == order[o])
+			if (cls[i] == tq_prio_order[o])
 				tmp[k++] = pkts[i];
 	memcpy(pkts, tmp, (size_t)n * sizeof(*pkts));
+}
+
+void
+tq_prio_tx_count(struct tq_worker *w, uint8_t p, uint32_t bytes)
+{
+	static const unsigned int ctr_chains[TQ_PRIO_CLASSES] = {
+		TQ_CTR_prio_tx_normal, TQ_CTR_prio_tx_critical, TQ_CTR_prio_tx_bulk};
+	static const unsigned int ctr_bytes[TQ_PRIO_CLASSES] = {
+		TQ_CTR_prio_tx_normal_bytes, TQ_CTR_prio_tx_critical_bytes,
+		TQ_CTR_prio_tx_bulk_bytes};
+
+	if (p >= TQ_PRIO_CLASSES)
+		p = TQ_PRIO_NORMAL;
+	w->ctr[ctr_chains[p]]++;
+	w->ctr[ctr_bytes[p]] += bytes;
 }
 
 const char *

@@ -11,8 +11,20 @@
  * place (not TCP over IPv4, not this worker's, no TCB: SYNs, ARP, ICMP) count as normal. A
  * worker with only normal connections does not classify at all (one branch per burst).
  *
- * Counters per class (prio_rx_* packets and bytes, while sorting is on) show the work done
- * for each. Worker only.
+ * Delivery scheduling: when one message goes to many sessions of a worker, MQTT queues it to
+ * the critical sessions first, then normal, then bulk, each class in the usual (session key)
+ * order (tq_mqtt_route.c), so under mbuf or queue pressure the critical copies are made first.
+ *
+ * TX: MQTT and AMQP gather a connection's output in a pending chain that goes to TCP once per
+ * loop iteration (or at once past a size threshold); that flush takes the dirty connections
+ * critical first, then normal, then bulk, so a critical subscriber's segments reach the TX
+ * queue ahead of the bulk ones produced in the same iteration (tq_mqtt_conns_flush,
+ * tq_amqp_conns_flush).
+ *
+ * Counters per class, while the worker has connections of a class other than normal (the
+ * only time classes cost anything): prio_rx_* (frames and bytes as sorted) and prio_tx_*
+ * (output chains and bytes handed to TCP by the protocols) show the work done for each.
+ * Worker only.
  */
 #ifndef TQ_PRIO_H
 #define TQ_PRIO_H
@@ -35,6 +47,13 @@ enum tq_prio tq_prio_classify(struct tq_worker *w, const struct rte_mbuf *m);
 
 /* Sort @pkts[0..n) by class (critical, normal, bulk), stably, counting per class. */
 void tq_prio_sort(struct tq_worker *w, struct rte_mbuf **pkts, uint16_t n);
+
+/* The order classes are served in: critical, normal, bulk. */
+extern const uint8_t tq_prio_order[TQ_PRIO_CLASSES];
+
+/* @bytes of a connection of class @p were handed to TCP (one chain): prio_tx_*. Callers
+ * count only while w->prio_conns, as the RX side does. */
+void tq_prio_tx_count(struct tq_worker *w, uint8_t p, uint32_t bytes);
 
 /* The name of a class ("critical", "normal", "bulk"). */
 const char *tq_prio_name(enum tq_prio p);

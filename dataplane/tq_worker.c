@@ -198,6 +198,33 @@ tq_worker_app_tick(tq_app_tick_fn tick)
 	return 0;
 }
 
+/*
+ * TQ_TUNE_PARK: stop between two packets until the control side has changed what every worker
+ * reads (tq_tune.c), then go on. Counting in (acq_rel) tells it that this worker reads nothing
+ * now; tq_dp.tune_release (acquire) that the change is done. A round the control side gave up
+ * on (a newer generation, or released) is not waited for. Not offline for RCU: the iteration
+ * may still hold pointers that it uses after the ring (a grace period waits for the release).
+ */
+static void
+worker_park(uint64_t gen)
+{
+	const struct timespec nap = {.tv_sec = 0, .tv_nsec = 20 * 1000};
+	uint64_t cur = __atomic_load_n(&tq_dp.tune_parked, __ATOMIC_RELAXED);
+	unsigned int spins = 0;
+
+	do {
+		if (cur >> 16 != gen)
+			return;
+	} while (!__atomic_compare_exchange_n(&tq_dp.tune_parked, &cur, cur + 1, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	while (__atomic_load_n(&tq_dp.tune_release, __ATOMIC_ACQUIRE) < gen) {
+		if (++spins < 1024)
+			rte_pause();
+		else /* the other workers may need this core to reach the barrier */
+			nanosleep(&nap, NULL);
+	}
+}
+
 /* A setting changed while running (the control side checked the range). */
 static void
 worker_tune(struct tq_worker *w, uint32_t key, uint64_t v)
@@ -216,6 +243,9 @@ worker_tune(struct tq_worker *w, uint32_t key, uint64_t v)
 	case TQ_TUNE_IDLE_SLEEP_MAX_US:
 		if (v >= 1)
 			w->sleep_max_us = (uint32_t)v;
+		break;
+	case TQ_TUNE_PARK:
+		worker_park(v);
 		break;
 	default:
 		w->ctr[TQ_CTR_ring_bad_msg]++;

@@ -69,6 +69,13 @@ enum tq_tune_key {
 	TQ_TUNE_IDLE,      /* enum tq_idle_mode */
 	TQ_TUNE_IDLE_POLLS,
 	TQ_TUNE_IDLE_SLEEP_MAX_US,
+	/*
+	 * b: a generation. The worker counts itself into tq_dp.tune_parked and waits where it
+	 * reads its ring until tq_dp.tune_release reaches b, so that the control side can change
+	 * settings that all workers read (tcp.*, mqtt.*, amqp.*: control/tq_tune.c) with none
+	 * of them running.
+	 */
+	TQ_TUNE_PARK,
 };
 
 struct tq_ring_msg {
@@ -135,6 +142,11 @@ struct tq_dataplane {
 	unsigned int nb_workers;
 	struct tq_worker *workers[TQ_MAX_WORKERS];
 	volatile bool stop; /* cp: wo, dp: ro; workers leave their loop when set */
+	/* The tune barrier (TQ_TUNE_PARK): generation << 16 | workers parked in it (cp: sets
+	 * the generation; dp: counts itself in, acq_rel); parked workers wait for tune_release
+	 * to reach their generation (cp: wo, release; dp: ro, acquire). */
+	uint64_t tune_parked;
+	uint64_t tune_release;
 };
 
 extern struct tq_dataplane tq_dp;

@@ -54,6 +54,42 @@ tq_tcp_conf_defaults(struct tq_tcp_conf *c)
 	c->sack = true;
 }
 
+void
+tq_tcp_conf_get(struct tq_tcp_conf *out)
+{
+	*out = tq_tcp_cfg;
+}
+
+/* Field by field: other threads may read the ones that do not change (max_conns: telemetry). */
+#define SET_IF_CHANGED(f)                                                                          \
+	do {                                                                                       \
+		if (tq_tcp_cfg.f != c->f)                                                          \
+			tq_tcp_cfg.f = c->f;                                                       \
+	} while (0)
+
+void
+tq_tcp_conf_set(const struct tq_tcp_conf *c)
+{
+	SET_IF_CHANGED(max_conns);
+	SET_IF_CHANGED(rcv_buf);
+	SET_IF_CHANGED(snd_buf);
+	SET_IF_CHANGED(ooo_max_segs);
+	SET_IF_CHANGED(syn_backlog);
+	SET_IF_CHANGED(msl_ms);
+	SET_IF_CHANGED(delack_ms);
+	SET_IF_CHANGED(rto_min_ms);
+	SET_IF_CHANGED(rto_max_ms);
+	SET_IF_CHANGED(rto_initial_ms);
+	SET_IF_CHANGED(keepalive_s);
+	SET_IF_CHANGED(max_retries);
+	SET_IF_CHANGED(mss);
+	SET_IF_CHANGED(wscale);
+	SET_IF_CHANGED(timestamps);
+	SET_IF_CHANGED(sack);
+}
+
+#undef SET_IF_CHANGED
+
 int
 tq_tcp_listen(uint16_t port, const struct tq_tcp_app *app, void *listener_user)
 {
@@ -524,6 +560,12 @@ tq_tcp_set_prio(struct tq_tcp_conn *c, uint8_t prio)
 	if (prio)
 		c->w->prio_conns++;
 	c->prio = prio;
+}
+
+uint8_t
+tq_tcp_prio(const struct tq_tcp_conn *c)
+{
+	return c->prio;
 }
 
 void *

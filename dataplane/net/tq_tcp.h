@@ -81,6 +81,16 @@ struct tq_tcp_conf {
 void tq_tcp_conf_defaults(struct tq_tcp_conf *c);
 
 /*
+ * The settings every worker's stack reads. tq_tcp_conf_get copies them out (any thread).
+ * tq_tcp_conf_set writes the fields of @c that differ from them: at boot before the workers
+ * start, or while every worker is held at its tune barrier (TQ_TUNE_PARK, control/tq_tune.c),
+ * never while a worker runs. Which fields a running stack can take is the caller's business
+ * (max_conns and ooo_max_segs size memory at boot: tq_tune.h).
+ */
+void tq_tcp_conf_get(struct tq_tcp_conf *out);
+void tq_tcp_conf_set(const struct tq_tcp_conf *c);
+
+/*
  * Accept connections to TCP @port on every address of every port, on every worker.
  * Control thread, before the workers start. Returns 0, -EEXIST or -ENOSPC.
  */
@@ -136,6 +146,8 @@ unsigned int tq_tcp_kill_peer(struct tq_worker *w, uint32_t raddr, uint16_t rpor
 uint32_t tq_tcp_remote_addr(const struct tq_tcp_conn *c);
 /* Give @c data-plane priority class @prio (enum tq_prio, dataplane/tq_prio.h). Owner worker. */
 void tq_tcp_set_prio(struct tq_tcp_conn *c, uint8_t prio);
+/* @c's data-plane priority class (enum tq_prio; 0: normal). Owner worker. */
+uint8_t tq_tcp_prio(const struct tq_tcp_conn *c);
 void *tq_tcp_listener_user(const struct tq_tcp_conn *c);
 struct tq_worker *tq_tcp_worker(const struct tq_tcp_conn *c);
 

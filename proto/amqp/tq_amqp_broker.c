@@ -428,3 +428,48 @@ tq_amqp_broker_stats(struct tq_amqp_stats *s)
 			s->connections += tq_dp.workers[i]->amqp->connected;
 	tq_amqp_queues_counts(&s->queues, &s->consumers, &s->messages_ready, &s->messages_unacked);
 }
+
+int
+tq_amqp_broker_conf_get(struct tq_amqp_conf *out)
+{
+	if (!tq_amqp.conf.port)
+		return -ENOTSUP;
+	*out = tq_amqp.conf;
+	return 0;
+}
+
+int
+tq_amqp_broker_conf_apply(const struct tq_amqp_conf *next)
+{
+	if (!tq_amqp.conf.port)
+		return -ENOTSUP;
+	for (unsigned int i = 0; i < tq_dp.nb_workers; i++) {
+		struct tq_amqp_worker *wk = tq_dp.workers[i]->amqp;
+		uint8_t *p;
+
+		if (!wk || wk->scratch_cap >= next->frame_max + 1024)
+			continue;
+		p = rte_realloc_socket(wk->scratch, next->frame_max + 1024, 0,
+				       tq_dp.workers[i]->socket);
+		if (!p)
+			return -ENOMEM; /* the ones already grown are merely larger */
+		wk->scratch = p;
+		wk->scratch_cap = next->frame_max + 1024;
+	}
+	/* only what changes: other threads may read the rest */
+	if (tq_amqp.conf.frame_max != next->frame_max)
+		tq_amqp.conf.frame_max = next->frame_max;
+	if (tq_amqp.conf.channel_max != next->channel_max)
+		tq_amqp.conf.channel_max = next->channel_max;
+	if (tq_amqp.conf.heartbeat != next->heartbeat)
+		tq_amqp.conf.heartbeat = next->heartbeat;
+	return 0;
+}
+
+void
+tq_amqp_broker_tcp_tuned(uint32_t snd_buf)
+{
+	for (unsigned int i = 0; i < tq_dp.nb_workers; i++)
+		if (tq_dp.workers[i]->amqp)
+			tq_dp.workers[i]->amqp->snd_buf = snd_buf;
+}

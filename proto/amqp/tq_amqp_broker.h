@@ -25,6 +25,19 @@ struct tq_amqp_conf {
 
 void tq_amqp_conf_defaults(struct tq_amqp_conf *c);
 
+/*
+ * Live limits (tachyonctl set amqp.KEY: control/tq_tune.c). tq_amqp_broker_conf_get copies the
+ * settings in force (any thread; they change only under the tune barrier); -ENOTSUP without
+ * AMQP. tq_amqp_broker_conf_apply takes @next's frame_max, channel_max and heartbeat, which
+ * the next connection.tune offers (connections already tuned keep theirs; the others are
+ * ignored), growing the workers' scratch for a larger frame_max first: 0, -ENOTSUP or -ENOMEM
+ * (nothing changed). tq_amqp_broker_tcp_tuned tells the workers' flow control the new
+ * tcp.snd_buf. Both only while every worker is held at its tune barrier (TQ_TUNE_PARK).
+ */
+int tq_amqp_broker_conf_get(struct tq_amqp_conf *out);
+int tq_amqp_broker_conf_apply(const struct tq_amqp_conf *next);
+void tq_amqp_broker_tcp_tuned(uint32_t snd_buf);
+
 /* Control thread, workers created, not started. 0 or -errno; port 0: nothing done. */
 int tq_amqp_broker_start(const struct tq_amqp_conf *conf);
 void tq_amqp_broker_close(void);

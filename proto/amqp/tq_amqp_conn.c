@@ -18,6 +18,7 @@
 
 #include "control/tq_access.h"
 #include "dataplane/tq_ctl.h"
+#include "dataplane/tq_prio.h"
 #include "tq_amqp_int.h"
 #include "tq_amqp_queue.h"
 
@@ -47,6 +48,8 @@ ctl_flush(struct tq_amqp_conn *c)
 		return;
 	rc = tq_tcp_send(c->tcp, c->ctl);
 	if (rc == 0) {
+		if (unlikely(c->w->prio_conns))
+			tq_prio_tx_count(c->w, tq_tcp_prio(c->tcp), c->ctl_len);
 		c->ctl = NULL;
 		c->ctl_len = 0;
 		c->ctl_blocked = false;
@@ -169,10 +172,25 @@ tq_amqp_send(struct tq_amqp_conn *c, const void *buf, size_t len)
 	return 0;
 }
 
+/* One listed connection's output to TCP; if it drained, held deliveries, credit, reading. */
+static void
+flush_one(struct tq_amqp_conn *c)
+{
+	c->dirty = false;
+	ctl_flush(c);
+	if (c->ctl || tq_dp.stop)
+		return;
+	tq_amqp_chan_output_room(c);
+	if (!c->ctl && c->rx_len)
+		tq_amqp_conn_resume(c);
+}
+
 /*
  * The loop, once per iteration: output of the connections that wrote bytes goes to TCP; those
  * whose output drained give held deliveries and credit, and read what waits. Returns the
- * work done.
+ * work done. While the worker has connections of a class other than normal, the critical
+ * ones listed go first, then the normal ones, then the rest as usual (tq_prio.h): their entries
+ * stay in the list, skipped once flushed (dirty is false).
  */
 unsigned int
 tq_amqp_conns_flush(struct tq_worker *w)
@@ -180,19 +198,23 @@ tq_amqp_conns_flush(struct tq_worker *w)
 	struct tq_amqp_worker *wk = w->amqp;
 	unsigned int n = 0;
 
+	if (unlikely(w->prio_conns))
+		for (unsigned int o = 0; o + 1 < TQ_PRIO_CLASSES; o++)
+			for (uint32_t i = wk->ndirty; i-- > 0;) { /* in the order pops take them */
+				struct tq_amqp_conn *c = wk->conns[wk->dirty[i]];
+
+				if (c && c->dirty && tq_tcp_prio(c->tcp) == tq_prio_order[o]) {
+					flush_one(c);
+					n++;
+				}
+			}
 	while (wk->ndirty) { /* those the resumes below dirty again are taken too */
 		struct tq_amqp_conn *c = wk->conns[wk->dirty[--wk->ndirty]];
 
 		if (!c || !c->dirty)
 			continue; /* gone, or flushed with a chain meanwhile */
-		c->dirty = false;
-		ctl_flush(c);
+		flush_one(c);
 		n++;
-		if (c->ctl || tq_dp.stop)
-			continue;
-		tq_amqp_chan_output_room(c);
-		if (!c->ctl && c->rx_len)
-			tq_amqp_conn_resume(c);
 	}
 	return n;
 }

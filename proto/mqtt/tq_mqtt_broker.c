@@ -142,17 +142,25 @@ static unsigned int
 mqtt_poll(struct tq_worker *w)
 {
 	struct tq_mqtt_worker *wk = w->mqtt;
+	unsigned int work;
 	uint64_t now;
 
-	if (!wk || !wk->throttled)
+	if (!wk)
 		return 0;
+	work = tq_mqtt_conns_flush(w); /* this iteration's output, critical connections first */
+	if (!wk->throttled)
+		return work;
 	now = tq_msg_now_ms();
 	if (now == wk->throttle_ms)
-		return 0;
+		return work;
 	wk->throttle_ms = now;
 	tq_mqtt_throttle_tick(w);
-	return 1;
+	return work + 1;
 }
+
+/* The largest max_packet_size every worker's scratch holds (cp: rw at boot and under the tune
+ * barrier). */
+static uint32_t scratch_packet_size;
 
 static int
 worker_init(struct tq_worker *w, const struct tq_mqtt_conf *conf)
@@ -169,6 +177,7 @@ worker_init(struct tq_worker *w, const struct tq_mqtt_conf *conf)
 	wk->matches = malloc(wk->matches_cap * sizeof(*wk->matches));
 	if (!wk->scratch || !wk->matches)
 		return -ENOMEM;
+	scratch_packet_size = conf->max_packet_size;
 	wk->wheel_t0_ms = tq_msg_now_ms();
 	return tq_timer_wheel_init(&wk->wheel, 2 * conf->max_sessions + 1024, 100 * 1000 * 1000,
 				   w->socket);
@@ -323,4 +332,68 @@ tq_mqtt_broker_errors(void (*fn)(void *arg, const char *name, uint64_t n), void 
 		if (n)
 			fn(arg, tq_mqtt_err_name(e), n);
 	}
+}
+
+int
+tq_mqtt_broker_conf_get(struct tq_mqtt_conf *out)
+{
+	if (!tq_mqtt.conf.port)
+		return -ENOTSUP;
+	*out = tq_mqtt.conf;
+	return 0;
+}
+
+/* The fields a running broker reads afresh each time it needs them (all uint32_t). */
+static const size_t live_fields[] = {
+	offsetof(struct tq_mqtt_conf, allow_anonymous),
+	offsetof(struct tq_mqtt_conf, max_keepalive),
+	offsetof(struct tq_mqtt_conf, max_packet_size),
+	offsetof(struct tq_mqtt_conf, receive_max),
+	offsetof(struct tq_mqtt_conf, max_inflight),
+	offsetof(struct tq_mqtt_conf, max_queued),
+	offsetof(struct tq_mqtt_conf, max_session_expiry),
+	offsetof(struct tq_mqtt_conf, max_topic_len),
+	offsetof(struct tq_mqtt_conf, max_topic_levels),
+	offsetof(struct tq_mqtt_conf, max_subs),
+	offsetof(struct tq_mqtt_conf, topic_alias_max),
+	offsetof(struct tq_mqtt_conf, max_retained),
+	offsetof(struct tq_mqtt_conf, sys_interval),
+};
+
+int
+tq_mqtt_broker_conf_apply(const struct tq_mqtt_conf *next, char *err, size_t cap)
+{
+	if (!tq_mqtt.conf.port)
+		return -ENOTSUP;
+	/* A session sizes its in-flight array once, from the value then in force, and the
+	 * senders trust the limit: never above what the smallest array holds. */
+	if (next->max_inflight > tq_mqtt.conf.max_inflight) {
+		snprintf(err, cap, "mqtt.max_inflight: at most %u while tachyond runs (higher "
+			 "needs a restart)", tq_mqtt.conf.max_inflight);
+		return -EPERM;
+	}
+	if (next->max_packet_size > scratch_packet_size) {
+		for (unsigned int i = 0; i < tq_dp.nb_workers; i++) {
+			struct tq_worker *w = tq_dp.workers[i];
+			uint8_t *p;
+
+			if (!w->mqtt)
+				continue;
+			p = rte_realloc_socket(w->mqtt->scratch,
+					       (size_t)next->max_packet_size + 16, 0, w->socket);
+			if (!p)
+				return -ENOMEM; /* the ones already grown are merely larger */
+			w->mqtt->scratch = p;
+		}
+		scratch_packet_size = next->max_packet_size;
+	}
+	for (size_t i = 0; i < RTE_DIM(live_fields); i++) {
+		uint32_t *dst = (uint32_t *)((char *)&tq_mqtt.conf + live_fields[i]);
+		uint32_t v = *(const uint32_t *)((const char *)next + live_fields[i]);
+
+		if (*dst != v) /* only what changes: other threads read the rest */
+			*dst = v;
+	}
+	tq_retain_set_limit(tq_mqtt.retain, tq_mqtt.conf.max_retained);
+	return 0;
 }

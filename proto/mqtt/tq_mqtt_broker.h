@@ -10,6 +10,7 @@
 #define TQ_MQTT_BROKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum tq_mqtt_shared_strategy {
@@ -40,6 +41,21 @@ struct tq_mqtt_conf {
 };
 
 void tq_mqtt_conf_defaults(struct tq_mqtt_conf *c);
+
+/*
+ * Live limits (tachyonctl set mqtt.KEY: control/tq_tune.c, which says when each one applies).
+ * tq_mqtt_broker_conf_get copies the settings in force into @out: any thread (they change only
+ * under the tune barrier, set and get are serialised by tq_tune.c); -ENOTSUP without MQTT.
+ * tq_mqtt_broker_conf_apply takes @next's live fields (allow_anonymous, max_keepalive,
+ * max_packet_size, receive_max, max_inflight, max_queued, max_session_expiry, max_topic_len,
+ * max_topic_levels, max_subs, topic_alias_max, max_retained, sys_interval; the others are
+ * ignored): only while every worker is held at its tune barrier (TQ_TUNE_PARK). It grows the
+ * workers' scratch for a larger max_packet_size first. Returns 0, -ENOTSUP (no MQTT), -EPERM
+ * (max_inflight above the value in force: sessions' in-flight arrays have that size; @err
+ * says so) or -ENOMEM (nothing changed).
+ */
+int tq_mqtt_broker_conf_get(struct tq_mqtt_conf *out);
+int tq_mqtt_broker_conf_apply(const struct tq_mqtt_conf *next, char *err, size_t cap);
 
 /*
  * Create the shared state (trie, retained store, session table, pools) and each

@@ -10,6 +10,13 @@
  * unfinished packet (<= max_packet_size) — except while its session is being fetched
  * from another worker or TCP has not taken our control packets: then nothing is read or
  * released and the window closes (back-pressure instead of memory).
+ *
+ * Send: control packets and deliveries (tq_mqtt_session.c) join one pending chain per
+ * connection, in the order they are made; small ones are copied into the free end of its last
+ * mbuf, large payloads are linked by reference. The chain goes to TCP once per loop iteration
+ * (tq_mqtt_conns_flush, critical connections first), at once past TQ_MQTT_OUT_FLUSH bytes,
+ * and before a close; so many small messages to one subscriber become full segments instead
+ * of one segment each. What TCP does not take stays pending until on_writable.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,59 +24,217 @@
 
 #include "tq_mqtt_int.h"
 
-#define CTL_BACKLOG_MAX (64 * 1024) /* control bytes waiting for TCP before we stop reading */
+#define CTL_BACKLOG_MAX (64 * 1024) /* output bytes waiting for TCP before we stop reading */
 
+
+/* Free a pending chain segment by segment (its head's nb_segs saturates). */
+static void
+out_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
 
 static void
-ctl_flush(struct tq_mqtt_conn *c)
+dirty_unlink(struct tq_mqtt_conn *c)
 {
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+
+	if (c->dirty_prev)
+		c->dirty_prev->dirty_next = c->dirty_next;
+	else
+		wk->dirty_head[c->dirty_cls] = c->dirty_next;
+	if (c->dirty_next)
+		c->dirty_next->dirty_prev = c->dirty_prev;
+	else
+		wk->dirty_tail[c->dirty_cls] = c->dirty_prev;
+	c->dirty_prev = c->dirty_next = NULL;
+	c->dirty = false;
+}
+
+/* List @c for the end of the iteration, behind the connections of its class. */
+static void
+dirty_add(struct tq_mqtt_conn *c)
+{
+	struct tq_mqtt_worker *wk = c->w->mqtt;
+	uint8_t cls = c->w->prio_conns ? tq_tcp_prio(c->tcp) : TQ_PRIO_NORMAL;
+
+	if (c->dirty)
+		return;
+	if (cls >= TQ_PRIO_CLASSES)
+		cls = TQ_PRIO_NORMAL;
+	c->dirty = true;
+	c->dirty_cls = cls;
+	c->dirty_gen = wk->flush_gen;
+	c->dirty_next = NULL;
+	c->dirty_prev = wk->dirty_tail[cls];
+	if (c->dirty_prev)
+		c->dirty_prev->dirty_next = c;
+	else
+		wk->dirty_head[cls] = c;
+	wk->dirty_tail[cls] = c;
+}
+
+/*
+ * The pending chain to TCP, whole (TCP takes a chain or nothing). Refused for room: it stays,
+ * and on_writable comes back for it; the connection is going away: it is freed.
+ */
+void
+tq_mqtt_out_flush(struct tq_mqtt_conn *c)
+{
+	uint32_t len = c->ctl_len;
 	int rc;
 
 	if (!c->ctl)
 		return;
 	rc = tq_tcp_send(c->tcp, c->ctl);
-	if (rc == 0) {
-		c->ctl = NULL;
-		c->ctl_len = 0;
-	} else if (rc == -ENOBUFS) {
+	if (rc == -ENOBUFS) {
 		tq_tcp_want_writable(c->tcp);
-	} else { /* the connection is going away: nothing will be sent */
-		rte_pktmbuf_free(c->ctl);
-		c->ctl = NULL;
-		c->ctl_len = 0;
+		return;
 	}
+	if (rc == 0 && unlikely(c->w->prio_conns))
+		tq_prio_tx_count(c->w, tq_tcp_prio(c->tcp), len);
+	if (rc != 0) /* -EPIPE, -ENOTCONN: nothing will be sent */
+		out_free(c->ctl);
+	c->ctl = c->ctl_tail = NULL;
+	c->ctl_len = 0;
+}
+
+/* Link @m (one packet's bytes or part of them) after the pending chain: O(1). */
+void
+tq_mqtt_out_chain(struct tq_mqtt_conn *c, struct rte_mbuf *m)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	/*
+	 * TCP reads the chain through next and data_len only, so nb_segs just saturates
+	 * instead of limiting how much may wait (out_free frees it segment by segment).
+	 */
+	if (c->ctl) {
+		c->ctl_tail->next = m;
+		c->ctl->nb_segs = (uint16_t)RTE_MIN((uint32_t)c->ctl->nb_segs + m->nb_segs,
+						    (uint32_t)RTE_MBUF_MAX_NB_SEGS);
+		c->ctl->pkt_len += len;
+	} else {
+		c->ctl = m;
+	}
+	c->ctl_tail = rte_pktmbuf_lastseg(m);
+	c->ctl_len += len;
+}
+
+/*
+ * Small packets share mbufs: the bytes fill the free end of the chain's last mbuf when it is
+ * a direct one of ours (not a payload clone), then fresh mbufs. One mbuf per small PUBLISH
+ * (two with the payload clone) filled a send queue of 256 KiB with thousands of mbufs per
+ * subscriber; now a segment's worth of small deliveries is one or two mbufs.
+ */
+int
+tq_mqtt_out_bytes(struct tq_mqtt_conn *c, const void *buf, uint32_t len)
+{
+	struct rte_mbuf *t = c->ctl_tail, *fresh[8], *m;
+	const uint8_t *src = buf;
+	uint32_t room = 0, per, need, take;
+
+	if (t && RTE_MBUF_DIRECT(t) && rte_mbuf_refcnt_read(t) == 1)
+		room = rte_pktmbuf_tailroom(t);
+	per = rte_pktmbuf_data_room_size(c->w->pool) - RTE_PKTMBUF_HEADROOM;
+	need = len > room ? (len - room + per - 1) / per : 0;
+	if (need > RTE_DIM(fresh)) { /* large (a long CONNACK, a big header): its own chain */
+		m = tq_mbuf_from_bytes(c->w->pool, buf, len);
+		if (!m) {
+			tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+			return -ENOMEM;
+		}
+		tq_mqtt_out_chain(c, m);
+		return 0;
+	}
+	if (need && rte_pktmbuf_alloc_bulk(c->w->pool, fresh, need) < 0) {
+		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
+		return -ENOMEM; /* nothing queued */
+	}
+	if (room) {
+		take = RTE_MIN(room, len);
+		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), src, take);
+		t->data_len = (uint16_t)(t->data_len + take);
+		c->ctl->pkt_len += take;
+		c->ctl_len += take;
+		src += take;
+		len -= take;
+	}
+	for (uint32_t i = 0; i < need; i++) {
+		m = fresh[i];
+		take = RTE_MIN(len, (uint32_t)rte_pktmbuf_tailroom(m));
+		memcpy(rte_pktmbuf_append(m, (uint16_t)take), src, take);
+		src += take;
+		len -= take;
+		tq_mqtt_out_chain(c, m);
+	}
+	return 0;
+}
+
+void
+tq_mqtt_out_done(struct tq_mqtt_conn *c)
+{
+	if (c->ctl_len >= TQ_MQTT_OUT_FLUSH)
+		tq_mqtt_out_flush(c); /* stays listed: a flush of nothing costs a test */
+	if (c->ctl || c->pump_retry)
+		dirty_add(c);
+}
+
+unsigned int
+tq_mqtt_conns_flush(struct tq_worker *w)
+{
+	struct tq_mqtt_worker *wk = w->mqtt;
+	unsigned int n = 0;
+	uint64_t round;
+
+	if (!wk)
+		return 0;
+	/* connections listed again meanwhile (a retry, a resumed reader) wait for the next */
+	round = wk->flush_gen++;
+	for (unsigned int o = 0; o < TQ_PRIO_CLASSES; o++) {
+		uint8_t cls = tq_prio_order[o];
+		struct tq_mqtt_conn *c;
+
+		while ((c = wk->dirty_head[cls]) && c->dirty_gen <= round) {
+			dirty_unlink(c);
+			tq_mqtt_out_flush(c);
+			n++;
+			if (c->ctl || tq_dp.stop)
+				continue;
+			if (c->pump_retry) { /* mbufs may be back */
+				c->pump_retry = false;
+				if (c->sess && c->state == CS_ACTIVE)
+					tq_mqtt_sess_pump(w, c->sess);
+			}
+			if (c->unreleased && !c->throttled) /* reading waited for the backlog */
+				tq_mqtt_conn_resume_rx(c);
+		}
+	}
+	return n;
 }
 
 int
 tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt)
 {
 	struct tq_mqtt_worker *wk = c->w->mqtt;
-	struct rte_mbuf *m;
 	ssize_t len;
+	int rc;
 
 	len = tq_mqtt_encode(wk->scratch, tq_mqtt.conf.max_packet_size + 16, c->level, pkt);
 	if (len < 0)
 		return (int)len;
-	m = tq_mbuf_from_bytes(c->w->pool, wk->scratch, (uint32_t)len);
-	if (!m) {
-		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
-		return -ENOMEM;
-	}
-	if (c->ctl) {
-		struct rte_mbuf *t = rte_pktmbuf_lastseg(c->ctl);
-
-		if (c->ctl->nb_segs + m->nb_segs > RTE_MBUF_MAX_NB_SEGS) {
-			rte_pktmbuf_free(m);
-			return -ENOBUFS;
-		}
-		t->next = m;
-		c->ctl->nb_segs = (uint16_t)(c->ctl->nb_segs + m->nb_segs);
-		c->ctl->pkt_len += m->pkt_len;
-	} else {
-		c->ctl = m;
-	}
-	c->ctl_len += (uint32_t)len;
-	ctl_flush(c);
+	rc = tq_mqtt_out_bytes(c, wk->scratch, (uint32_t)len);
+	if (rc < 0)
+		return rc;
+	tq_mqtt_out_done(c);
 	return 0;
 }
 
@@ -166,6 +331,7 @@ protocol_error(struct tq_mqtt_conn *c, int err)
 			tq_mqtt_send_pkt(c, &ack);
 		}
 		c->state = CS_CLOSING;
+		tq_mqtt_out_flush(c); /* before the FIN */
 		tq_tcp_close(c->tcp);
 	}
 }
@@ -275,7 +441,7 @@ mqtt_writable(struct tq_tcp_conn *t)
 {
 	struct tq_mqtt_conn *c = tq_tcp_user(t);
 
-	ctl_flush(c);
+	tq_mqtt_out_flush(c);
 	if (c->ctl)
 		return;
 	if (c->sess && c->state == CS_ACTIVE)
@@ -316,7 +482,9 @@ conn_free(struct tq_mqtt_conn *c)
 	}
 	tq_timer_stop(&wk->wheel, c->ka_timer);
 	conn_free_rx(c);
-	rte_pktmbuf_free(c->ctl);
+	if (c->dirty)
+		dirty_unlink(c);
+	out_free(c->ctl);
 	if (c->aliases) {
 		for (uint32_t i = 0; i <= c->alias_max; i++)
 			free(c->aliases[i].topic);
@@ -397,6 +565,7 @@ tq_mqtt_conn_kill(struct tq_mqtt_conn *c, uint8_t reason, bool lost)
 		tq_tcp_rx_release(c->tcp, c->unreleased);
 		c->unreleased = 0;
 	}
+	tq_mqtt_out_flush(c); /* what is pending goes before the FIN */
 	tq_tcp_close(c->tcp);
 }
 

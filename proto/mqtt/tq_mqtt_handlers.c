@@ -25,6 +25,7 @@ refuse(struct tq_mqtt_conn *c, int err)
 	if (ack.connack.reason)
 		tq_mqtt_send_pkt(c, &ack);
 	c->state = CS_CLOSING;
+	tq_mqtt_out_flush(c); /* the CONNACK before the FIN */
 	tq_tcp_close(c->tcp);
 	return -1;
 }

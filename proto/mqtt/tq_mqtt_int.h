@@ -25,6 +25,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "dataplane/tq_prio.h"
 #include "dataplane/tq_timer.h"
 #include "dataplane/tq_worker.h"
 #include "proto/mqtt/tq_mqtt_broker.h"
@@ -150,8 +151,15 @@ struct tq_mqtt_conn {
 	struct rte_mbuf *rx, *rx_tail; /* received, not yet consumed; owned */
 	uint32_t rx_len;
 	uint32_t unreleased;           /* bytes not yet given back to TCP's window */
-	struct rte_mbuf *ctl;          /* control packets TCP did not take yet; owned */
+	/* output TCP did not take yet, control packets and deliveries in the order they were
+	 * made (tq_mqtt_out_*); owned; ctl_tail is its last segment */
+	struct rte_mbuf *ctl, *ctl_tail;
 	uint32_t ctl_len;
+	bool dirty;                    /* on the worker's dirty list of class dirty_cls */
+	bool pump_retry;               /* a delivery found no mbuf: the flush pumps again */
+	uint8_t dirty_cls;
+	struct tq_mqtt_conn *dirty_prev, *dirty_next;
+	uint64_t dirty_gen;            /* the flush round it was listed in (tq_mqtt_conns_flush) */
 	uint8_t state;
 	uint8_t level;
 	bool request_problem_info;
@@ -223,6 +231,9 @@ struct tq_mqtt_worker {
 	uint64_t auth_seq;              /* last auth_cookie given */
 	struct tq_mqtt_conn *conns;     /* every connection of this worker */
 	struct tq_mqtt_conn *throttled; /* publishers paused for about a millisecond */
+	/* connections with output for TCP at the end of the iteration, one FIFO per class */
+	struct tq_mqtt_conn *dirty_head[TQ_PRIO_CLASSES], *dirty_tail[TQ_PRIO_CLASSES];
+	uint64_t flush_gen;             /* flush rounds so far */
 	uint64_t throttle_ms;           /* when they were last let go */
 	bool throttle;                  /* set by tq_mqtt_route: a QoS 1/2 target is full */
 	struct tq_mqtt_limbo *limbo;
@@ -276,8 +287,27 @@ uint64_t tq_mqtt_dir_count(void);
 
 /* tq_mqtt_conn.c */
 extern const struct tq_tcp_app tq_mqtt_app;
-/* Queue a control packet (never dropped: kept until TCP takes it). */
+/* Queue a control packet (never dropped once queued: kept until TCP takes it). Returns 0,
+ * an encoding error, or -ENOMEM (no mbuf; counted). */
 int tq_mqtt_send_pkt(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt);
+/*
+ * Output: control packets and deliveries join one ordered pending chain per connection
+ * (c->ctl). tq_mqtt_out_bytes copies @len bytes into the free end of its last mbuf (and fresh
+ * ones): all or nothing, 0 or -ENOMEM (counted). tq_mqtt_out_chain links chain @m (now owned
+ * by the connection) after it. Neither sends: tq_mqtt_out_done, once a packet is complete,
+ * lists the connection for the end of the loop iteration (tq_mqtt_conns_flush) or hands the
+ * chain to TCP at once past TQ_MQTT_OUT_FLUSH bytes. Owner worker.
+ */
+#define TQ_MQTT_OUT_FLUSH (16 * 1024)
+int tq_mqtt_out_bytes(struct tq_mqtt_conn *c, const void *buf, uint32_t len);
+void tq_mqtt_out_chain(struct tq_mqtt_conn *c, struct rte_mbuf *m);
+void tq_mqtt_out_done(struct tq_mqtt_conn *c);
+/* The pending chain to TCP now (before a close: the FIN follows what TCP holds). What TCP
+ * refuses for room stays pending (on_writable follows); on a closing connection it is freed. */
+void tq_mqtt_out_flush(struct tq_mqtt_conn *c);
+/* The loop, once per iteration: the listed connections' output goes to TCP, critical ones
+ * first, then normal, then bulk (tq_prio.h). Returns how many connections it took. */
+unsigned int tq_mqtt_conns_flush(struct tq_worker *w);
 /* v5: DISCONNECT with @reason, then close; v3: close. The will goes out when @lost. */
 void tq_mqtt_conn_kill(struct tq_mqtt_conn *c, uint8_t reason, bool lost);
 /* A protocol violation -@err (enum tq_mqtt_err): counted by reason, then killed with its

@@ -88,6 +88,18 @@ cmp_key(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
+/* The class of the connection of session @key when it is connected here, else normal. */
+static unsigned int
+session_class(const struct tq_worker *w, uint64_t key)
+{
+	const struct tq_mqtt_slot *sl = &tq_mqtt.slots[(uint32_t)key];
+
+	if (__atomic_load_n(&sl->owner, __ATOMIC_ACQUIRE) != w->id || !sl->sess ||
+	    !sl->sess->conn)
+		return TQ_PRIO_NORMAL; /* sess is read by its owner only */
+	return tq_tcp_prio(sl->sess->conn->tcp);
+}
+
 static void
 batch_flush(struct tq_worker *w, uint16_t dst)
 {
@@ -143,10 +155,12 @@ flush_all(struct tq_worker *w)
  * Deliver @m to the sessions in @e (sorted by key; a session may appear several times,
  * once per matching subscription): merged per session (highest QoS, every subscription
  * identifier, MQTT-3.3.4-2..5), then queued here, forwarded to the session's owner, or
- * parked until the session arrives.
+ * parked until the session arrives. With @only < TQ_PRIO_CLASSES, just the sessions whose
+ * connection is of that class (deliver_entries).
  */
 static void
-deliver_entries(struct tq_worker *w, struct tq_msg *m, const struct tq_trie_entry *e, uint32_t n)
+deliver_class(struct tq_worker *w, struct tq_msg *m, const struct tq_trie_entry *e, uint32_t n,
+	      unsigned int only)
 {
 	struct tq_mqtt_worker *wk = w->mqtt;
 	uint32_t i = 0;
@@ -160,6 +174,12 @@ deliver_entries(struct tq_worker *w, struct tq_msg *m, const struct tq_trie_entr
 		struct tq_mqtt_slot *sl = &tq_mqtt.slots[slot];
 		uint16_t owner;
 
+		if (only < TQ_PRIO_CLASSES && session_class(w, key) != only) {
+			while (j < n && e[j].key == key)
+				j++;
+			i = j;
+			continue;
+		}
 		for (; j < n && e[j].key == key; j++) {
 			qos = RTE_MAX(qos, SUBD_QOS(e[j].data));
 			rap |= SUBD_RAP(e[j].data);
@@ -191,6 +211,24 @@ deliver_entries(struct tq_worker *w, struct tq_msg *m, const struct tq_trie_entr
 		}
 		i = j;
 	}
+}
+
+/*
+ * Deliver @m to @e[0..n): while the worker has connections of a class other than normal, in
+ * three passes (critical, normal, bulk sessions: tq_prio.h), each in key order. A session's
+ * class cannot change between the passes: it is set at login (a ring message) and a
+ * connection goes only from TCP's callbacks, never from inside a delivery. Sessions not
+ * connected here (remote, offline, on their way) count as normal.
+ */
+static void
+deliver_entries(struct tq_worker *w, struct tq_msg *m, const struct tq_trie_entry *e, uint32_t n)
+{
+	if (likely(!w->prio_conns) || n < 2) {
+		deliver_class(w, m, e, n, TQ_PRIO_CLASSES);
+		return;
+	}
+	for (unsigned int o = 0; o < TQ_PRIO_CLASSES; o++)
+		deliver_class(w, m, e, n, tq_prio_order[o]);
 }
 
 unsigned int

@@ -255,16 +255,29 @@ out_alias(struct tq_mqtt_conn *c, const struct tq_msg *m, bool *is_new)
 	}
 }
 
-/* PUBLISH for @e on @c: header mbuf + the payload by reference. */
+/*
+ * Deliveries up to this many bytes (header and payload) are copied into the connection's
+ * pending output, so a segment carries many of them: the copy costs less than the two mbufs
+ * (header, payload clone) and the references it saves. Larger payloads go by reference.
+ */
+#define OUT_COPY_MAX 512
+
+/*
+ * PUBLISH for @e on @c, into its pending output (tq_mqtt_out_bytes): copied whole up to
+ * OUT_COPY_MAX bytes, else the header copied and the payload linked by reference. Returns 0
+ * once it is in the pending chain; -ENOBUFS while that chain already holds what TCP could take
+ * now (the delivery waits in the queue for on_writable), -ENOMEM (no mbuf), -EMSGSIZE.
+ */
 static int
 send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e, bool dup)
 {
 	struct tq_msg *m = e->msg;
 	struct tq_mqtt_publish pub = {0};
-	struct rte_mbuf *hdr, *body = NULL;
+	struct rte_mbuf *body = NULL;
+	uint8_t buf[OUT_COPY_MAX], *hbuf;
 	uint16_t alias = 0;
 	bool alias_new = false;
-	uint64_t now;
+	uint64_t now, total;
 	ssize_t hlen;
 	int rc;
 
@@ -300,35 +313,34 @@ send_publish(struct tq_worker *w, struct tq_mqtt_conn *c, struct tq_mqtt_qent *e
 		return out_alias_undo(c, alias_new), -EMSGSIZE;
 	if (c->client_max_packet && (uint64_t)hlen + m->payload_len > c->client_max_packet)
 		return out_alias_undo(c, alias_new), -EMSGSIZE;
-	hdr = rte_pktmbuf_alloc(w->pool);
-	if (!hdr)
-		return out_alias_undo(c, alias_new), -ENOMEM;
-	if (hlen <= rte_pktmbuf_tailroom(hdr)) {
-		tq_mqtt_encode_publish_header(rte_pktmbuf_mtod(hdr, uint8_t *), (size_t)hlen,
-					      c->level, &pub, m->payload_len);
-		rte_pktmbuf_append(hdr, (uint16_t)hlen);
-	} else { /* a long topic: through the scratch buffer, into as many mbufs as needed */
-		rte_pktmbuf_free(hdr);
-		tq_mqtt_encode_publish_header(w->mqtt->scratch, (size_t)hlen, c->level, &pub,
-					      m->payload_len);
-		hdr = tq_mbuf_from_bytes(w->pool, w->mqtt->scratch, (uint32_t)hlen);
-		if (!hdr)
-			return out_alias_undo(c, alias_new), -ENOMEM;
-	}
-	if (m->payload) {
-		body = rte_pktmbuf_clone(m->payload, w->pool);
-		if (!body || rte_pktmbuf_chain(hdr, body)) {
-			rte_pktmbuf_free(body);
-			rte_pktmbuf_free(hdr);
-			return out_alias_undo(c, alias_new), -ENOMEM;
+	total = (uint64_t)hlen + m->payload_len;
+	if (c->ctl_len && c->ctl_len + total > tq_tcp_send_space(c->tcp))
+		return out_alias_undo(c, alias_new), -ENOBUFS;
+	if (total <= sizeof(buf)) {
+		tq_mqtt_encode_publish_header(buf, (size_t)hlen, c->level, &pub, m->payload_len);
+		if (m->payload_len)
+			tq_mbuf_copy_out(m->payload, 0, m->payload_len, buf + hlen);
+		rc = tq_mqtt_out_bytes(c, buf, (uint32_t)total);
+	} else {
+		/* a long topic: through the scratch buffer */
+		hbuf = (size_t)hlen <= sizeof(buf) ? buf : w->mqtt->scratch;
+		tq_mqtt_encode_publish_header(hbuf, (size_t)hlen, c->level, &pub, m->payload_len);
+		if (m->payload && !(body = rte_pktmbuf_clone(m->payload, w->pool))) {
+			tq_worker_count(w, TQ_CTR_mbuf_alloc_failed);
+			rc = -ENOMEM;
+		} else {
+			rc = tq_mqtt_out_bytes(c, hbuf, (uint32_t)hlen);
+			if (rc == 0 && body)
+				tq_mqtt_out_chain(c, body);
+			else
+				rte_pktmbuf_free(body);
 		}
 	}
-	rc = tq_tcp_send(c->tcp, hdr);
 	if (rc) {
-		rte_pktmbuf_free(hdr);
 		out_alias_undo(c, alias_new);
 		return rc;
 	}
+	tq_mqtt_out_done(c);
 	tq_worker_count(w, dup ? TQ_CTR_mqtt_publish_resent : TQ_CTR_mqtt_publish_out);
 	w->ctr[TQ_CTR_mqtt_bytes_out] += m->payload_len;
 	return 0;
@@ -349,7 +361,7 @@ tq_mqtt_sess_pump(struct tq_worker *w, struct tq_mqtt_sess *s)
 {
 	struct tq_mqtt_conn *c = s->conn;
 
-	if (!c || c->state != CS_ACTIVE || c->ctl)
+	if (!c || c->state != CS_ACTIVE)
 		return;
 	while (s->q_head) {
 		struct tq_mqtt_qent *e = s->q_head;
@@ -372,12 +384,15 @@ tq_mqtt_sess_pump(struct tq_worker *w, struct tq_mqtt_sess *s)
 				e->pkt_id = next_pkt_id(s);
 			rc = send_publish(w, c, e, dup);
 		}
-		if (rc == -ENOBUFS || rc == -ENOMEM) {
+		if (rc == -ENOBUFS || rc == -ENOMEM) { /* it stays first in the queue */
 			if (!dup)
 				e->pkt_id = 0;
-			if (rc == -ENOMEM)
-				tq_worker_count(w, TQ_CTR_mbuf_alloc_failed);
-			tq_tcp_want_writable(c->tcp);
+			if (rc == -ENOMEM) { /* counted; the next flush pumps again */
+				c->pump_retry = true;
+				tq_mqtt_out_done(c);
+			} else {
+				tq_tcp_want_writable(c->tcp);
+			}
 			break;
 		}
 		s->q_head = e->next;

@@ -433,20 +433,188 @@ jcheck "raw /tachyon/users: the first page says where the next starts" \
 run 0 "set_policy desk (users, critical)" set_policy desk '^admin$' '{"priority-class":"critical"}' \
 	--apply-to users
 c0=$(counter prio_rx_critical)
+ct0=$(counter prio_tx_critical)
 expect "admin logs in under the desk policy" "ok" "$(step "$(cl amqp admin "$PW_ADMIN" /)" open)"
 c1=$(counter prio_rx_critical)
+ct1=$(counter prio_tx_critical)
 [ "$c1" -gt "$c0" ] && ok "prio_rx_critical moved with admin's frames ($c0 -> $c1)" ||
 	fail "prio_rx_critical did not move: $c0 -> $c1"
+[ "$ct1" -gt "$ct0" ] && ok "prio_tx_critical moved with admin's AMQP replies ($ct0 -> $ct1)" ||
+	fail "prio_tx_critical did not move: $ct0 -> $ct1"
 run 0 "set_policy desk (users, bulk)" set_policy desk '^admin$' '{"priority-class":"bulk"}' \
 	--apply-to users
 b0=$(counter prio_rx_bulk)
+bt0=$(counter prio_tx_bulk)
 expect "admin logs in as bulk" "ok" "$(step "$(cl amqp admin "$PW_ADMIN" /)" open)"
 b1=$(counter prio_rx_bulk)
+bt1=$(counter prio_tx_bulk)
 [ "$b1" -gt "$b0" ] && ok "prio_rx_bulk moved with admin's frames ($b0 -> $b1)" ||
 	fail "prio_rx_bulk did not move: $b0 -> $b1"
+[ "$bt1" -gt "$bt0" ] && ok "prio_tx_bulk moved with admin's AMQP replies ($bt0 -> $bt1)" ||
+	fail "prio_tx_bulk did not move: $bt0 -> $bt1"
 run 1 "a priority class on queues is refused" set_policy bad '.*' '{"priority-class":"bulk"}' \
 	--apply-to queues
 run 0 "clear_policy desk" clear_policy desk
+
+# A critical and a bulk MQTT subscriber of one topic, on one worker, and a publisher (normal):
+# both get every message, and the critical one's copy leaves the router first — the order of
+# the frames on tq0, read by a packet socket in the namespace. The two rounds swap the classes
+# of the same two sessions (kept across connections: clean session 0), so their order without
+# classes (session key order, the same in both rounds) is the wrong one in one of them.
+prio_probe() { # prio_probe CRITICAL_USER BULK_USER ROUND: "ok N" or what went wrong
+	in_ns env TACHYONCTL="$TACHYONCTL" TQ_PREFIX="$PREFIX" timeout 60 /usr/bin/python3 - \
+		"$ROUTER" $MQTT_PORT "$1" "$2" "$3" 2>&1 <<'EOF' || true
+import os, socket, struct, subprocess, sys, time
+
+host, port, crit, bulk, rnd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+N = 8
+
+def mstr(s):
+    b = s.encode()
+    return struct.pack("!H", len(b)) + b
+
+def pkt(first, body):
+    n, v = len(body), b""
+    while True:
+        d, n = n % 128, n // 128
+        v += bytes([d | (0x80 if n else 0)])
+        if not n:
+            return bytes([first]) + v + body
+
+class Client:
+    def __init__(self, user, clean):
+        self.s = socket.create_connection((host, port), timeout=10)
+        self.buf = b""
+        flags = 0xC0 | (0x02 if clean else 0)
+        self.s.sendall(pkt(0x10, mstr("MQTT") + bytes([4, flags]) + struct.pack("!H", 60) +
+                           mstr("prio-" + user) + mstr(user) + mstr("pw")))
+        t, b = self.read()
+        if t >> 4 != 2 or b[1] != 0:
+            sys.exit(f"{user}: CONNACK {b.hex()}")
+        self.port = self.s.getsockname()[1]
+        self.addr = self.s.getsockname()[0]
+
+    def read(self):
+        while True:
+            n, mult, i = 0, 1, 1
+            while i < len(self.buf):
+                n += (self.buf[i] & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not self.buf[i - 1] & 0x80:
+                    if len(self.buf) >= i + n:
+                        first, body = self.buf[0], self.buf[i:i + n]
+                        self.buf = self.buf[i + n:]
+                        return first, body
+                    break
+            chunk = self.s.recv(65536)
+            if not chunk:
+                sys.exit("connection closed")
+            self.buf += chunk
+
+def worker_of(c):
+    out = subprocess.run([os.environ["TACHYONCTL"], "-p", os.environ["TQ_PREFIX"], "conns"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if len(f) > 3 and f[2] == f"{c.addr}:{c.port}" and f[3] == "ESTABLISHED":
+            return f[0]
+    return None
+
+cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+cap.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+cap.bind(("tq0", 0))
+sc = Client(crit, False)
+sb = Client(bulk, False)
+for _ in range(40):  # two workers: the bulk one again until both are on the same worker
+    if worker_of(sc) is not None and worker_of(sc) == worker_of(sb):
+        break
+    sb.s.close()
+    time.sleep(0.05)
+    sb = Client(bulk, False)
+else:
+    sys.exit("the two subscribers never shared a worker")
+for c in (sc, sb):
+    c.s.sendall(pkt(0x82, struct.pack("!H", 1) + mstr("prio/t") + b"\x00"))
+    while c.read()[0] >> 4 != 9:
+        pass
+pub = Client("prio-pub", True)
+for _ in range(40):  # the publisher too (its worker counts its output only beside classes)
+    if worker_of(pub) == worker_of(sc):
+        break
+    pub.s.close()
+    pub = Client("prio-pub", True)
+else:
+    sys.exit("the publisher never joined the subscribers' worker")
+cap.setblocking(False)
+try:
+    while cap.recv(65536):
+        pass
+except BlockingIOError:
+    pass
+marks = [f"prio-mark-{rnd}-{k}".encode() for k in range(N)]
+for k, m in enumerate(marks):
+    pub.s.sendall(pkt(0x32, mstr("prio/t") + struct.pack("!H", k + 1) + m))
+    for c in (pub, sc, sb):  # the PUBACK, then each subscriber's copy
+        while True:
+            t, b = c.read()
+            if (c is pub and t >> 4 == 4) or (t >> 4 == 3 and b.endswith(m)):
+                break
+time.sleep(0.2)
+order = {m: [] for m in marks}  # per message: the subscriber ports its frames went to
+try:
+    while True:
+        f = cap.recv(65536)
+        if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 6:
+            continue
+        ip, ihl = f[14:], (f[14] & 15) * 4
+        if socket.inet_ntoa(ip[12:16]) != host:
+            continue
+        tcp = ip[ihl:]
+        dport, payload = struct.unpack("!H", tcp[2:4])[0], tcp[(tcp[12] >> 4) * 4:]
+        for m in marks:
+            if m in payload:
+                order[m].append(dport)
+except BlockingIOError:
+    pass
+bad = [(m.decode(), o) for m, o in order.items()
+       if not o or o[0] != sc.port or sb.port not in o]
+if bad:
+    sys.exit(f"critical {sc.port}, bulk {sb.port}; frames per message: {bad}")
+if rnd == "2":  # the kept sessions go
+    for c in (sc, sb):
+        c.s.close()
+    for u in (crit, bulk):
+        Client(u, True).s.sendall(b"\xe0\x00")
+print("ok", N)
+EOF
+}
+for u in prio-hi prio-lo prio-pub; do
+	run 0 "add_user $u" add_user "$u" pw
+	run 0 "set_acl $u prio/# readwrite" set_acl "$u" 'prio/#' readwrite
+done
+mapfile -t tx0 < <(stats prio_tx_critical_bytes prio_tx_normal_bytes prio_tx_bulk_bytes)
+for round in 1 2; do
+	if [ $round = 1 ]; then crit=prio-hi bulk=prio-lo; else crit=prio-lo bulk=prio-hi; fi
+	run 0 "set_policy desk ($crit critical)" set_policy desk "^$crit\$" \
+		'{"priority-class":"critical"}' --apply-to users
+	run 0 "set_policy batch ($bulk bulk)" set_policy batch "^$bulk\$" \
+		'{"priority-class":"bulk"}' --apply-to users
+	expect "round $round: $crit (critical) and $bulk (bulk) get all 8 messages, $crit's first" \
+		"ok 8" "$(prio_probe "$crit" "$bulk" $round)"
+done
+mapfile -t tx1 < <(stats prio_tx_critical_bytes prio_tx_normal_bytes prio_tx_bulk_bytes)
+# each subscriber got 16 PUBLISHes of >= 21 bytes as critical or bulk; the publisher's
+# CONNACKs and PUBACKs are normal
+names=(prio_tx_critical_bytes prio_tx_normal_bytes prio_tx_bulk_bytes)
+least=(336 20 336)
+for i in 0 1 2; do
+	[ $((tx1[i] - tx0[i])) -ge "${least[i]}" ] && ok "${names[i]} moved: ${tx0[i]} -> ${tx1[i]}" ||
+		fail "${names[i]}: ${tx0[i]} -> ${tx1[i]}, expected at least +${least[i]}"
+done
+run 0 "clear_policy desk" clear_policy desk
+run 0 "clear_policy batch" clear_policy batch
+for u in prio-hi prio-lo prio-pub; do run 0 "delete_user $u" delete_user "$u"; done
 
 # >>> live tuning: set/get (control/tq_tune.h)
 run 0 "get dataplane.burst" get dataplane.burst
@@ -454,8 +622,8 @@ expect "get dataplane.burst: the configured 32" "dataplane.burst = 32" "$out"
 run 0 "set dataplane.burst=16 auth.fail_delay_ms=0" set dataplane.burst=16 auth.fail_delay_ms=0
 run 0 "get after set" get dataplane.burst auth.fail_delay_ms
 expect "get shows what set changed" "dataplane.burst = 16"$'\n'"auth.fail_delay_ms = 0" "$out"
-run 1 "set tcp.mss (needs a restart)" set tcp.mss=1000
-expect_re "set tcp.mss says why" ".*cannot change while tachyond runs.*" "$err"
+run 1 "set tcp.max_conns (needs a restart)" set tcp.max_conns=1000
+expect_re "set tcp.max_conns says why" ".*cannot change while tachyond runs.*" "$err"
 run 1 "set dataplane.burst=999 (out of range)" set dataplane.burst=999
 expect_re "set out of range says the range" ".*\[1, 64\].*" "$err"
 run 1 "get of an unknown setting" get nope.key
