@@ -383,10 +383,19 @@ struct xvhost {
 
 struct tq_exchange_reg {
 	pthread_mutex_t lock; /* writers */
+	uint64_t wgen;        /* bumped by every writer as it lets go of the lock (tq_exchange_gen) */
 	struct nmap vhosts;
 	uint64_t seed;
 	struct tq_exchange_stats st; /* writer writes, anyone reads (relaxed) */
 };
+
+/* Every writer ends here: readers that cached an answer see the generation move. */
+static void
+writer_unlock(struct tq_exchange_reg *r)
+{
+	__atomic_store_n(&r->wgen, r->wgen + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&r->lock);
+}
 
 #define DST_XCHG 1u
 
@@ -961,7 +970,7 @@ binding_retire(struct tq_exchange_reg *r, struct xvhost *vh, struct binding *b)
 	cds_list_del(&b->out);
 	cds_list_del(&b->in);
 	bindex_remove(&vh->bx, b);
-	b->src->nout--;
+	__atomic_store_n(&b->src->nout, b->src->nout - 1, __ATOMIC_RELAXED); /* may_route */
 	stat_add(&r->st.bindings, -1);
 	urcu_qsbr_call_rcu(&b->rcu, free_rcu_plain_binding);
 }
@@ -1199,7 +1208,7 @@ fail:
 	/* tables it replaced while filling went to call_rcu; what it holds now goes here */
 	vhost_free_all(vh);
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1211,7 +1220,7 @@ tq_exchange_vhost_del(struct tq_exchange_reg *r, const char *name, size_t len)
 	pthread_mutex_lock(&r->lock);
 	vh = vhost_find(r, name, len);
 	if (!vh) {
-		pthread_mutex_unlock(&r->lock);
+		writer_unlock(r);
 		return -ENOENT;
 	}
 	nmap_unlink(&r->vhosts, &vh->n);
@@ -1220,7 +1229,7 @@ tq_exchange_vhost_del(struct tq_exchange_reg *r, const char *name, size_t len)
 	stat_add(&r->st.queues, -(int64_t)vh->qs.live);
 	stat_add(&r->st.bindings, -(int64_t)vh->bx.n);
 	urcu_qsbr_call_rcu(&vh->rcu, free_rcu_vhost);
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return 0;
 }
 
@@ -1281,7 +1290,7 @@ tq_exchange_declare(struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 	stat_add(&r->st.exchanges, 1);
 	rc = 0;
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1309,7 +1318,7 @@ tq_exchange_delete(struct tq_exchange_reg *r, const char *vhn, size_t vlen, cons
 	else
 		xchg_kill(r, vh, x);
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1377,7 +1386,7 @@ tq_exchange_queue_add(struct tq_exchange_reg *r, const char *vhn, size_t vlen, c
 	stat_add(&r->st.queues, 1);
 	rc = 0;
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1410,7 +1419,7 @@ tq_exchange_queue_del(struct tq_exchange_reg *r, const char *vhn, size_t vlen, c
 		stat_add(&r->st.leaked, 1);
 	rc = 0;
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1485,13 +1494,13 @@ tq_exchange_bind(struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 	bindex_insert(&vh->bx, b);
 	cds_list_add_tail(&b->out, &src->out);
 	cds_list_add_tail(&b->in, dst_in_list(dst));
-	src->nout++;
+	__atomic_store_n(&src->nout, src->nout + 1, __ATOMIC_RELAXED); /* may_route */
 	stat_add(&r->st.bindings, 1);
 	goto out;
 drop:
 	free(b); /* never published */
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1526,7 +1535,7 @@ tq_exchange_unbind(struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 	binding_retire(r, vh, b);
 	maybe_auto_delete(r, vh, src);
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return rc;
 }
 
@@ -1543,7 +1552,7 @@ tq_exchange_walk(struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 	pthread_mutex_lock(&r->lock);
 	vh = vhost_find(r, vhn, vlen);
 	if (!vh) {
-		pthread_mutex_unlock(&r->lock);
+		writer_unlock(r);
 		return -ENOENT;
 	}
 	if (cb->on_exchange) {
@@ -1581,7 +1590,7 @@ tq_exchange_walk(struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 		}
 	}
 out:
-	pthread_mutex_unlock(&r->lock);
+	writer_unlock(r);
 	return 0;
 }
 
@@ -1866,6 +1875,24 @@ tq_exchange_route(const struct tq_exchange_reg *r, const char *vhn, size_t vlen,
 		}
 	}
 	return c.full ? -ENOBUFS : c.delivered;
+}
+
+uint64_t
+tq_exchange_gen(const struct tq_exchange_reg *r)
+{
+	return __atomic_load_n(&r->wgen, __ATOMIC_ACQUIRE);
+}
+
+bool
+tq_exchange_may_route(const struct tq_exchange_reg *r, const char *vhn, size_t vlen,
+		      const char *name, size_t nlen)
+{
+	const struct xvhost *vh = vhost_find(r, vhn, vlen);
+	const struct xchg *x = vh ? xchg_find(r, vh, name, nlen) : NULL;
+
+	if (!x || (x->flags & TQ_EXCHANGE_INTERNAL))
+		return false;
+	return x->is_default || x->has_ae || __atomic_load_n(&x->nout, __ATOMIC_RELAXED) > 0;
 }
 
 uint16_t

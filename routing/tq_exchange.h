@@ -288,6 +288,16 @@ struct tq_exchange_walk_cb {
 int tq_exchange_walk(struct tq_exchange_reg *r, const char *vh, size_t vlen,
 		     const struct tq_exchange_walk_cb *cb);
 
+/*
+ * Can a publish to exchange @name of @vh reach anything? False when it does not exist, is
+ * internal, or has neither bindings from it nor an alternate exchange: a caller that would
+ * build a message only to route it (the MQTT bridge onto amq.topic) skips the work. Readers'
+ * rules; cache the answer with tq_exchange_gen, which moves with every change to @r.
+ */
+bool tq_exchange_may_route(const struct tq_exchange_reg *r, const char *vh, size_t vlen,
+			   const char *name, size_t nlen);
+uint64_t tq_exchange_gen(const struct tq_exchange_reg *r);
+
 /* Totals over every vhost. Any thread (relaxed reads). */
 void tq_exchange_counts(const struct tq_exchange_reg *r, struct tq_exchange_stats *st);
 

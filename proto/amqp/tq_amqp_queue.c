@@ -1065,7 +1065,19 @@ from_mqtt(struct tq_worker *w, const struct tq_msg *mm)
 	ssize_t hlen;
 	bool heap;
 
+	static __thread uint64_t gen_seen; /* the registry's generation + 1, 0: not asked yet */
+	static __thread bool may_route;
+	uint64_t gen;
+
 	if (!w->amqp)
+		return;
+	/* nothing bound to amq.topic (and no alternate exchange): no message to build */
+	gen = tq_exchange_gen(tq_amqp.xreg) + 1;
+	if (unlikely(gen != gen_seen)) {
+		may_route = tq_exchange_may_route(tq_amqp.xreg, "/", 1, "amq.topic", 9);
+		gen_seen = gen;
+	}
+	if (!may_route)
 		return;
 	if (mm->qos) { /* QoS 1 and 2 become persistent messages */
 		props.flags = TQ_AMQP_BASIC_DELIVERY_MODE_FLAG;

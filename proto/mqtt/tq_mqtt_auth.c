@@ -32,6 +32,23 @@
 #include "dataplane/tq_ctl.h"
 #include "proto/mqtt/tq_mqtt_int.h"
 
+/* @c's user name from a control answer (@len bytes, not NUL-terminated); 0 or -ENOMEM. */
+static int
+set_user(struct tq_mqtt_conn *c, const char *name, size_t len)
+{
+	char *u = NULL;
+
+	if (len && !(u = malloc(len + 1)))
+		return -ENOMEM;
+	if (u) {
+		memcpy(u, name, len);
+		u[len] = '\0';
+	}
+	free(c->user);
+	c->user = u;
+	return 0;
+}
+
 static const char scram_method[] = "SCRAM-SHA-256";
 
 static bool
@@ -124,7 +141,8 @@ tq_mqtt_auth_connect(struct tq_mqtt_conn *c, const struct tq_mqtt_connect *cn,
 	if (!cn->has_username) {
 		if (!tq_mqtt.conf.allow_anonymous)
 			return -TQ_MQTT_E_NOT_AUTHORIZED;
-		c->user[0] = '\0';
+		free(c->user);
+		c->user = NULL;
 		c->auth = MQ_AUTH_OK;
 		return 0;
 	}
@@ -218,9 +236,8 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 	switch (r->kind) {
 	case TQ_CTL_LOGIN:
 		c->state = CS_NEW;
-		c->auth = r->result == 1 ? MQ_AUTH_OK : MQ_AUTH_REFUSED;
-		memcpy(c->user, r->user, r->user_len);
-		c->user[r->user_len] = '\0';
+		c->auth = r->result == 1 && set_user(c, r->user, r->user_len) == 0 ? MQ_AUTH_OK
+										    : MQ_AUTH_REFUSED;
 		if (r->result == 1)
 			tq_tcp_set_prio(c->tcp, r->prio); /* the user's data-plane class */
 		free(r);
@@ -248,8 +265,11 @@ tq_mqtt_auth_answer(struct tq_worker *w, const struct tq_ring_msg *msg)
 		memcpy(c->auth_final, r->out, r->out_len);
 		c->auth_final_len = r->out_len;
 		tq_tcp_set_prio(c->tcp, r->prio);
-		memcpy(c->user, r->user, r->user_len);
-		c->user[r->user_len] = '\0';
+		if (set_user(c, r->user, r->user_len) < 0) {
+			free(r);
+			tq_mqtt_auth_refuse(c, -TQ_MQTT_E_SERVER_BUSY);
+			return;
+		}
 		free(r);
 		c->auth = MQ_AUTH_OK;
 		c->state = CS_NEW;
@@ -277,6 +297,10 @@ tq_mqtt_auth_conn_free(struct tq_mqtt_conn *c)
 	c->connect_copy = NULL;
 	free(c->auth_final);
 	c->auth_final = NULL;
+	free(c->user);
+	c->user = NULL;
+	free(c->acl_topic);
+	c->acl_topic = NULL;
 }
 
 static const struct tq_access *
@@ -293,14 +317,15 @@ tq_mqtt_acl_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_str *topic)
 
 	if (!a)
 		return true;
-	if (c->acl_gen == tq_access_gen(a) && c->acl_len == topic->len &&
-	    topic->len <= sizeof(c->acl_topic) && memcmp(c->acl_topic, topic->p, topic->len) == 0)
+	if (c->acl_gen == tq_access_gen(a) && c->acl_len == topic->len && c->acl_topic &&
+	    memcmp(c->acl_topic, topic->p, topic->len) == 0)
 		return c->acl_ok;
-	who.user = c->user;
+	who.user = tq_mqtt_conn_user(c);
 	who.vhost = "/";
 	who.client_id = c->sess ? c->sess->client_id : "";
 	c->acl_ok = tq_access_acl_publish(a, &who, (const char *)topic->p, topic->len);
-	if (topic->len <= sizeof(c->acl_topic)) {
+	if (topic->len <= TQ_MQTT_ACL_TOPIC_MAX &&
+	    (c->acl_topic || (c->acl_topic = malloc(TQ_MQTT_ACL_TOPIC_MAX)))) {
 		memcpy(c->acl_topic, topic->p, topic->len);
 		c->acl_len = topic->len;
 		c->acl_gen = tq_access_gen(a);
@@ -318,7 +343,7 @@ tq_mqtt_acl_subscribe(struct tq_mqtt_conn *c, const char *filter, size_t len)
 
 	if (!a)
 		return true;
-	who.user = c->user;
+	who.user = tq_mqtt_conn_user(c);
 	who.vhost = "/";
 	who.client_id = c->sess ? c->sess->client_id : "";
 	return tq_access_acl_subscribe(a, &who, filter, len);

@@ -540,7 +540,7 @@ handle_publish(struct tq_mqtt_conn *c, const struct tq_mqtt_pkt *pkt, const uint
 	w->mqtt->throttle = false;
 	matched = tq_mqtt_route(w, m, m->origin);
 	if (unlikely(w->trace.left)) /* tachyonctl trace */
-		tq_trace_record(w, 'm', c->user, NULL, 0, (const char *)topic.p, topic.len,
+		tq_trace_record(w, 'm', tq_mqtt_conn_user(c), NULL, 0, (const char *)topic.p, topic.len,
 				(uint32_t)p->payload_len, p->qos, (int32_t)matched);
 	if (tq_bridge_to_amqp) /* amq.topic: AMQP queues bound to a.b get it too */
 		tq_bridge_to_amqp(w, m);

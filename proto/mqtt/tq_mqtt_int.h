@@ -189,12 +189,22 @@ struct tq_mqtt_conn {
 	uint32_t connect_len;
 	uint8_t *auth_final;           /* SCRAM: server-final, for the CONNACK; owned */
 	uint16_t auth_final_len;
-	char user[256];                /* who logged in, "" when anonymous */
+	char *user;                    /* who logged in (owned), NULL when anonymous: conn_user() */
 	uint64_t acl_gen;              /* access snapshot of the cached publish decision */
 	bool acl_ok;
 	uint16_t acl_len;
-	char acl_topic[128];
+	char *acl_topic;               /* its topic (owned, TQ_MQTT_ACL_TOPIC_MAX bytes), made at
+					* the first check: idle connections do not pay for it */
 };
+
+#define TQ_MQTT_ACL_TOPIC_MAX 128
+
+/* The user @c logged in as, "" when anonymous. */
+static inline const char *
+tq_mqtt_conn_user(const struct tq_mqtt_conn *c)
+{
+	return c->user ? c->user : "";
+}
 
 /* Deliveries of one message to sessions owned by one worker (pool: batch_pool). */
 #define TQ_MQTT_BATCH_MAX 120

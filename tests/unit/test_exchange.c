@@ -986,6 +986,54 @@ test_alternate(void)
 	teardown();
 }
 
+/* may_route: would a publish to the exchange reach anything (the MQTT bridge's shortcut) */
+static bool
+may(const char *x)
+{
+	return tq_exchange_may_route(R, VH, 1, x, strlen(x));
+}
+
+static void
+test_may_route(void)
+{
+	uint64_t g0, g1;
+
+	setup();
+	CU_ASSERT_FALSE(may("amq.topic")); /* nothing bound */
+	CU_ASSERT_TRUE(may(""));           /* the default exchange: by queue name */
+	CU_ASSERT_FALSE(may("nope"));
+	CU_ASSERT_FALSE(tq_exchange_may_route(R, "v", 1, "amq.topic", 9)); /* no such vhost */
+	g0 = tq_exchange_gen(R);
+	CU_ASSERT_EQUAL(qadd("q", 1), 0);
+	g1 = tq_exchange_gen(R);
+	CU_ASSERT_NOT_EQUAL(g1, g0); /* every change moves it */
+	CU_ASSERT_EQUAL(bindq("amq.topic", "q", "a.#"), 0);
+	CU_ASSERT_NOT_EQUAL(tq_exchange_gen(R), g1);
+	CU_ASSERT_TRUE(may("amq.topic"));
+	CU_ASSERT_EQUAL(unbindq("amq.topic", "q", "a.#"), 0);
+	CU_ASSERT_FALSE(may("amq.topic"));
+	/* exchange-to-exchange bindings count */
+	CU_ASSERT_EQUAL(decl("x", "fanout", 0), 0);
+	CU_ASSERT_EQUAL(bindx("amq.topic", "x", "#"), 0);
+	CU_ASSERT_TRUE(may("amq.topic"));
+	CU_ASSERT_EQUAL(unbindx("amq.topic", "x", "#"), 0);
+	CU_ASSERT_FALSE(may("amq.topic"));
+	/* a queue deleted takes its bindings with it */
+	CU_ASSERT_EQUAL(bindq("amq.topic", "q", "b"), 0);
+	CU_ASSERT_EQUAL(bindq("amq.topic", "q", "c"), 0);
+	CU_ASSERT_TRUE(may("amq.topic"));
+	CU_ASSERT_EQUAL(qdel("q"), 0);
+	CU_ASSERT_FALSE(may("amq.topic"));
+	/* an alternate exchange may take what nothing bound takes */
+	CU_ASSERT_EQUAL(decl_ae("t", "topic", 0, "x"), 0);
+	CU_ASSERT_TRUE(may("t"));
+	/* internal exchanges take no publishes */
+	CU_ASSERT_EQUAL(decl("i", "fanout", TQ_EXCHANGE_INTERNAL), 0);
+	CU_ASSERT_EQUAL(bindx("i", "x", ""), 0);
+	CU_ASSERT_FALSE(may("i"));
+	teardown();
+}
+
 /* ---- deletion ------------------------------------------------------------------------ */
 
 static void
@@ -1477,6 +1525,7 @@ main(void)
 		TQ_TEST(test_headers_xmatch),
 		TQ_TEST(test_e2e),
 		TQ_TEST(test_alternate),
+		TQ_TEST(test_may_route),
 		TQ_TEST(test_auto_delete),
 		TQ_TEST(test_delete),
 		TQ_TEST(test_queues),
