@@ -14,6 +14,9 @@
  * Delivery scheduling: when one message goes to many sessions of a worker, MQTT queues it to
  * the critical sessions first, then normal, then bulk, each class in the usual (session key)
  * order (tq_mqtt_route.c), so under mbuf or queue pressure the critical copies are made first.
+ * AMQP: a queue's home orders its consumers by x-priority and, between equal ones, by the
+ * class of the consumer's connection (critical first; tq_amqp_channel.c consumer_rank), so a
+ * critical consumer with room takes the next message before a bulk one does.
  *
  * TX: MQTT and AMQP gather a connection's output in a pending chain that goes to TCP once per
  * loop iteration (or at once past a size threshold); that flush takes the dirty connections

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/tq_prio.h"
 #include "tq_amqp_int.h"
 #include "tq_amqp_queue.h"
 
@@ -962,6 +963,26 @@ gen_tag(char *out, uint8_t *len)
 	*len = 25;
 }
 
+/*
+ * The priority a queue's home orders consumers by: the client's x-priority first, then the
+ * connection's data-plane class (tq_prio.h) between equal x-priorities: critical consumers
+ * take messages first, bulk ones last (RabbitMQ's rule for consumer priorities: the highest
+ * that has room). x-priority is clamped to +-2^28 to leave room for the class.
+ */
+static int32_t
+consumer_rank(const struct tq_amqp_conn *c, int32_t x_priority)
+{
+	static const int32_t rank[TQ_PRIO_CLASSES] = {
+		[TQ_PRIO_CRITICAL] = 2, [TQ_PRIO_NORMAL] = 1, [TQ_PRIO_BULK] = 0};
+	uint8_t cls = tq_tcp_prio(c->tcp);
+
+	if (x_priority > (1 << 28) - 1)
+		x_priority = (1 << 28) - 1;
+	else if (x_priority < -(1 << 28))
+		x_priority = -(1 << 28);
+	return x_priority * 4 + rank[cls < TQ_PRIO_CLASSES ? cls : TQ_PRIO_NORMAL];
+}
+
 static void
 basic_consume(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_amqp_basic_consume *a)
 {
@@ -1010,6 +1031,7 @@ basic_consume(struct tq_amqp_conn *c, struct tq_amqp_chan *ch, const struct tq_a
 	    (v.tag == TQ_AMQP_V_I8 || v.tag == TQ_AMQP_V_I16 || v.tag == TQ_AMQP_V_I32 ||
 	     v.tag == TQ_AMQP_V_I64))
 		prio = (int32_t)v.v.i;
+	prio = consumer_rank(c, prio);
 	op = tq_amqp_op_new(c->w, OP_CONSUME);
 	if (!op) {
 		tq_amqp_chan_error(c, ch, TQ_AMQP_RESOURCE_ERROR, "RESOURCE_ERROR",

@@ -612,6 +612,51 @@ for i in 0 1 2; do
 	[ $((tx1[i] - tx0[i])) -ge "${least[i]}" ] && ok "${names[i]} moved: ${tx0[i]} -> ${tx1[i]}" ||
 		fail "${names[i]}: ${tx0[i]} -> ${tx1[i]}, expected at least +${least[i]}"
 done
+# AMQP: at a queue's home the class breaks ties between consumers of equal x-priority, so
+# the critical consumer (prio-lo now) takes messages while it has room, the bulk one the rest;
+# without classes the two would share them round robin (4 and 4)
+for u in prio-hi prio-lo; do run 0 "set_permissions $u" set_permissions "$u" '.*' '.*' '.*'; done
+r=$(in_ns timeout 60 /usr/bin/python3 - "$ROUTER" $AMQP_PORT 2>&1 <<'EOF'
+import sys, time
+import pika
+
+host, port = sys.argv[1], int(sys.argv[2])
+
+def conn(user):
+    return pika.BlockingConnection(pika.ConnectionParameters(
+        host, port, "/", pika.PlainCredentials(user, "pw")))
+
+pub = conn("prio-lo")
+pch = pub.channel()
+pch.queue_declare("prio.q")
+got = {}
+conns = []
+for user in ("prio-hi", "prio-lo"):  # the bulk consumer subscribes first
+    c = conn(user)
+    ch = c.channel()
+    ch.basic_qos(prefetch_count=5)
+    got[user] = 0
+
+    def on_msg(chan, method, props, body, user=user):
+        got[user] += 1
+
+    ch.basic_consume("prio.q", on_msg)
+    conns.append(c)
+for _ in range(8):
+    pch.basic_publish("", "prio.q", b"m")
+deadline = time.time() + 10
+while sum(got.values()) < 8 and time.time() < deadline:
+    for c in conns:
+        c.process_data_events(time_limit=0.05)
+print(got["prio-lo"], got["prio-hi"])
+for c in conns:
+    c.close()
+pch.queue_delete("prio.q")
+pub.close()
+EOF
+)
+expect "AMQP consumers of equal x-priority: critical takes its prefetch (5), bulk the rest" \
+	"5 3" "$r"
 run 0 "clear_policy desk" clear_policy desk
 run 0 "clear_policy batch" clear_policy batch
 for u in prio-hi prio-lo prio-pub; do run 0 "delete_user $u" delete_user "$u"; done
