@@ -131,6 +131,7 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 				      RTE_CACHE_LINE_SIZE, socket);
 	if (!t->conns)
 		goto nomem;
+	t->ooo_cap = tq_tcp_cfg.ooo_max_segs; /* tuning may change the setting later */
 	for (uint32_t i = 0; i < n; i++) {
 		struct tq_tcp_conn *c = &t->conns[i];
 
@@ -159,6 +160,13 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 	t->clone_pool = rte_pktmbuf_pool_create(name, 4 * n < 8191 ? 8191 : 4 * n - 1, 256, 0, 0,
 						socket);
 	if (!t->clone_pool)
+		goto nomem;
+	/* RACK rings for up to 1,024 connections sending at once (6 KiB each); beyond,
+	 * connections recover without RACK (tcp_rack_no_ring) */
+	snprintf(name, sizeof(name), "tq_txrec_%u", w->id);
+	t->txrec_pool = rte_mempool_create(name, RTE_MIN(n, 1024u) + 63, sizeof(struct tq_tcp_txring),
+					   32, 0, NULL, NULL, NULL, NULL, socket, 0);
+	if (!t->txrec_pool)
 		goto nomem;
 	t->tsc_per_tick = rte_get_tsc_hz() / 1000;
 	t->now_tick = rte_rdtsc() / t->tsc_per_tick;
@@ -216,6 +224,7 @@ tq_tcp_worker_free(struct tq_worker *w)
 	rte_hash_free(t->table);
 	tq_timer_wheel_free(&t->wheel);
 	rte_mempool_free(t->clone_pool);
+	rte_mempool_free(t->txrec_pool);
 	rte_free(t);
 	w->tcp = NULL;
 }
@@ -279,6 +288,10 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	c->sq_cur = NULL;
 	c->sq_bytes = 0;
 	tq_tcp_ooo_purge(c);
+	tq_tcp_rack_release(c);
+	/* a port to this peer is free again: tq_tcp_connect may look again */
+	if (t->full_tick && c->key.raddr == t->full_raddr && c->key.rport == t->full_rport)
+		t->full_tick = 0;
 	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)
 		t->half_open--;
 	if (c->prio)
@@ -350,6 +363,17 @@ tq_tcp_owner(const struct tq_tcp_key *key, unsigned int nb_workers)
 	return rte_hash_crc(key, sizeof(*key), 0x7ac401u) % nb_workers;
 }
 
+bool
+tq_tcp_tw_reusable(const struct tq_tcp_conn *c)
+{
+	uint64_t idle = c->w->now - c->last_rx_tsc;
+
+	/* Timestamps on both ways and the peer silent for 1 s: its clock (1 ms..1 s a tick,
+	 * RFC 7323) moved on, so PAWS tells the old incarnation's segments from the new. */
+	return c->state == TQ_TCP_TIME_WAIT && c->ts_ok && tq_tcp_cfg.timestamps &&
+	       c->listener == 0 && idle >= rte_get_tsc_hz();
+}
+
 uint32_t
 tq_tcp_ts_now(struct tq_worker *w)
 {
@@ -364,8 +388,9 @@ tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport, const struct t
 {
 	struct tq_tcp_worker *t = w->tcp;
 	struct tq_tcp_key key;
-	struct tq_tcp_conn *c;
-	uint32_t next_hop;
+	struct tq_tcp_conn *c, *tw = NULL;
+	uint32_t next_hop, tw_snd_max = 0;
+	unsigned int tries;
 	int port = tq_port_route(dst, &next_hop);
 
 	if (port < 0 || !tq_ports[port].ipv4)
@@ -373,22 +398,46 @@ tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport, const struct t
 	key.raddr = dst;
 	key.laddr = tq_ports[port].ipv4;
 	key.rport = rte_cpu_to_be_16(dport);
-	/* Pick a free source port whose 4-tuple hashes to this worker. */
-	for (unsigned int tries = 0;; tries++) {
-		if (tries == 65536)
-			return -EADDRNOTAVAIL;
-		if (++t->next_ephemeral < 32768)
-			t->next_ephemeral = 32768;
+	/*
+	 * A source port whose 4-tuple hashes to this worker and is free, or in a TIME_WAIT
+	 * we may reuse. The cursor goes on from the last port chosen, so a scan costs about
+	 * nb_workers lookups while ports are free; once none was (the whole range scanned),
+	 * connects to that peer fail at once until one of its connections ends or 1 s passed.
+	 */
+	if (t->full_tick && t->full_raddr == dst && t->full_rport == key.rport &&
+	    t->now_tick - t->full_tick < 1000) {
+		w->ctr[TQ_CTR_tcp_connect_no_port]++;
+		return -EADDRNOTAVAIL;
+	}
+	for (tries = 0; tries < TQ_TCP_EPHEMERAL_PORTS; tries++) {
+		if (++t->next_ephemeral < TQ_TCP_EPHEMERAL_FIRST)
+			t->next_ephemeral = TQ_TCP_EPHEMERAL_FIRST;
 		key.lport = rte_cpu_to_be_16(t->next_ephemeral);
-		if (tq_tcp_owner(&key, tq_dp.nb_workers) == w->id && !tq_tcp_lookup(w, &key))
+		if (tq_tcp_owner(&key, tq_dp.nb_workers) != w->id)
+			continue;
+		tw = tq_tcp_lookup(w, &key);
+		if (!tw || tq_tcp_tw_reusable(tw))
 			break;
+	}
+	if (tries == TQ_TCP_EPHEMERAL_PORTS) {
+		t->full_raddr = dst;
+		t->full_rport = key.rport;
+		t->full_tick = t->now_tick ? t->now_tick : 1;
+		w->ctr[TQ_CTR_tcp_connect_no_port]++;
+		return -EADDRNOTAVAIL;
+	}
+	if (tw) {
+		/* as Linux's tcp_tw_reuse: the new ISS lies beyond anything the old one sent */
+		tw_snd_max = tw->snd_max;
+		tq_tcp_drop(tw, 0); /* its application heard on_closed on entering TIME_WAIT */
+		w->ctr[TQ_CTR_tcp_time_wait_reused_connect]++;
 	}
 	c = tq_tcp_conn_alloc(w, &key, (uint16_t)port);
 	if (!c)
 		return -ENOMEM;
 	c->app = app;
 	c->user = user;
-	c->iss = tq_tcp_new_iss(w, &key);
+	c->iss = tw ? tw_snd_max + 65535 + 2 : tq_tcp_new_iss(w, &key);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
 	c->recover = c->iss; /* RFC 6582: not 0 (see passive_open) */
 	c->rcv_wscale = tq_tcp_cfg.wscale; /* offered in our SYN; 0 again if not accepted */

@@ -65,7 +65,7 @@ struct tq_tcp_conf {
 	uint32_t max_conns;      /* connections per worker (TCBs preallocated) */
 	uint32_t rcv_buf;        /* bytes a connection may hold for the application */
 	uint32_t snd_buf;        /* bytes a send queue may hold */
-	uint32_t ooo_max_segs;   /* out-of-order segments kept per connection */
+	uint32_t ooo_max_segs;   /* out-of-order runs (holes) kept per connection */
 	uint32_t syn_backlog;    /* half-open connections per worker before SYN cookies */
 	uint32_t msl_ms;         /* TIME_WAIT lasts 2 * msl_ms */
 	uint32_t delack_ms;      /* 0 = ACK every segment at once (latency mode) */

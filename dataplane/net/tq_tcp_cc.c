@@ -37,10 +37,16 @@ newreno_on_loss(struct tq_tcp_conn *c)
 	c->cwnd = c->ssthresh + 3u * c->snd_mss;
 }
 
+/*
+ * RFC 6582 3.2 step 3, option 1: cwnd = ssthresh. (Option 2, min(ssthresh, FlightSize +
+ * SMSS), leaves one segment when the full ACK drained the flight, as it usually does: the
+ * next round then waits on the peer's delayed ACK, 40 ms on Linux, for every loss.)
+ * A burst of at most ssthresh follows; ssthresh is half the flight that saw the loss.
+ */
 static void
 newreno_on_recovery_exit(struct tq_tcp_conn *c)
 {
-	c->cwnd = RTE_MIN(c->ssthresh, flight(c) + c->snd_mss);
+	c->cwnd = RTE_MAX(c->ssthresh, 2u * c->snd_mss);
 }
 
 static void

@@ -204,6 +204,7 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 		c->snd_una++;
 	}
 	rtt_from_ack(c, v);
+	tq_tcp_rack_acked(c, v->ack);
 	data = RTE_MIN(acked, c->sq_bytes);
 	tq_tcp_sq_acked(c, data);
 	if (acked > data && c->fin_queued)
@@ -220,7 +221,8 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 			c->cc->on_recovery_exit(c);
 			c->in_recovery = false;
 			c->dupacks = 0;
-		} else { /* partial ACK (RFC 6582 3.2): next hole, deflate */
+		} else if (!c->txr) { /* partial ACK (RFC 6582 3.2): next hole, deflate */
+			/* (with RACK, segment_arrives marks and resends the holes after this) */
 			/* with SACK, not a hole this recovery already retransmitted (rexmt_high) */
 			if (!c->sack_ok || (tq_tcp_sack_retransmit(c, 2) == 0 &&
 					    tq_seq_ge(c->snd_una, c->rexmt_high)))
@@ -232,10 +234,12 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 		c->dupacks = 0;
 		c->cc->on_ack(c, acked);
 	}
-	if (c->snd_una == c->snd_max)
+	if (c->snd_una == c->snd_max) {
 		tq_tcp_timer_clear(c, TQ_TCP_T_REXMT);
-	else
+		tq_tcp_rack_release(c);
+	} else {
 		tq_tcp_rexmt_arm(c);
+	}
 	if (c->want_writable && tq_tcp_send_space(c) >= tq_tcp_cfg.snd_buf / 2 &&
 	    c->app->on_writable && !c->fin_queued) {
 		c->want_writable = false;
@@ -260,6 +264,16 @@ static void
 dup_ack(struct tq_tcp_conn *c)
 {
 	c->w->ctr[TQ_CTR_tcp_dup_acks_rx]++;
+	if (c->txr) {
+		/* RACK decides by time; three dup ACKs still mark the first segment lost (a
+		 * peer that sends no SACK blocks), and tq_tcp_rack_recover resends it */
+		struct tq_tcp_txrec *r = &c->txr->r[c->txr->head];
+
+		if (++c->dupacks == 3 && !c->in_recovery && c->txr->n &&
+		    !(r->flags & TQ_TCP_TXREC_SACKED))
+			r->flags |= TQ_TCP_TXREC_LOST;
+		return;
+	}
 	if (++c->dupacks == 3 && !c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
 		enter_recovery(c);
 		if (!c->sack_ok || tq_tcp_sack_retransmit(c, 2) == 0)
@@ -268,6 +282,33 @@ dup_ack(struct tq_tcp_conn *c)
 	} else if (c->in_recovery) {
 		c->cwnd += c->snd_mss; /* each dup ACK: a segment left the network */
 	}
+}
+
+/*
+ * RACK (RFC 8985 6.2): after an ACK (or when the reorder timer fires, @timer), mark lost
+ * what was sent before the last delivered segment by more than RTT + reordering window,
+ * enter recovery once per window, resend the lost segments within cwnd (the first at
+ * once), and arm the timer for what may still be merely reordered.
+ */
+void
+tq_tcp_rack_recover(struct tq_tcp_conn *c, bool timer)
+{
+	unsigned int first = 0;
+
+	if (!tq_tcp_rack_detect(c)) {
+		if (timer || c->rack_reo_ms)
+			tq_tcp_rexmt_arm(c);
+		return;
+	}
+	if (!c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
+		enter_recovery(c);
+		c->cwnd = c->ssthresh; /* RFC 6675: pipe, not dup ACKs, paces recovery */
+		first = 1;
+	} else if (!c->in_recovery) {
+		first = 1; /* a loss of the window we already reduced for: resend, no new cut */
+	}
+	tq_tcp_rack_retransmit(c, first);
+	tq_tcp_rexmt_arm(c);
 }
 
 static void
@@ -422,6 +463,15 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	}
 	/* 1. acceptability against the window we advertised */
 	wnd = tq_seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	/* A zero-window probe (RCV.NXT - 1, no data: Linux's) carries the peer's latest ACK
+	 * and SACKs: take them (RFC 9293 3.10.7.4: "special allowance should be made to
+	 * accept valid ACKs" with a zero window) instead of waiting for its next probe. */
+	if (len == 0 && seq == c->rcv_nxt - 1 && (fl & (TQ_TCP_SYN | TQ_TCP_RST | TQ_TCP_FIN |
+						       TQ_TCP_ACK)) == TQ_TCP_ACK &&
+	    c->state != TQ_TCP_SYN_RECEIVED) {
+		seq = c->rcv_nxt;
+		c->ack_now = true;
+	}
 	if (!acceptable(c, seq, len + !!(fl & TQ_TCP_SYN) + !!(fl & TQ_TCP_FIN), wnd)) {
 		if (!(fl & TQ_TCP_RST)) {
 			w->ctr[TQ_CTR_tcp_out_of_window]++;
@@ -519,9 +569,13 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	} else if (c->sack_ok && (v->opts.present & TQ_TCP_OPT_SACK)) {
 		tq_tcp_sack_update(c, &v->opts); /* e.g. an ACK carrying data */
 	}
-	/* RFC 6675: three segments' worth SACKed above a hole means loss, dup ACKs or not
-	 * (the peer's ACKs ride on its data in request/response traffic) */
-	if (c->sack_ok && c->state != TQ_TCP_CLOSED && c->sb_n) {
+	if (c->txr && c->state != TQ_TCP_CLOSED) {
+		if (v->opts.present & TQ_TCP_OPT_SACK)
+			tq_tcp_rack_sacked(c);
+		tq_tcp_rack_recover(c, false);
+	} else if (c->sack_ok && c->state != TQ_TCP_CLOSED && c->sb_n) {
+		/* RFC 6675: three segments' worth SACKed above a hole means loss, dup ACKs
+		 * or not (the peer's ACKs ride on its data in request/response traffic) */
 		if (!c->in_recovery && tq_seq_ge(c->snd_una, c->recover) &&
 		    tq_tcp_sacked_bytes(c) >= 3u * c->snd_mss) {
 			enter_recovery(c);

@@ -17,6 +17,9 @@
 
 #define HDR_ROOM (TQ_IPV4_HDR_LEN + TQ_TCP_HDR_MAX)
 
+static void rack_sent(struct tq_tcp_conn *c, uint32_t seq, uint32_t len);
+static bool rack_room(const struct tq_tcp_conn *c);
+
 uint32_t
 tq_tcp_rcv_window(const struct tq_tcp_conn *c)
 {
@@ -243,6 +246,8 @@ send_segment(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq, uint32_t off, u
 			tq_tcp_timer_clear(c, TQ_TCP_T_DELACK);
 		}
 	}
+	if (len)
+		rack_sent(c, seq, len);
 	w->ctr[TQ_CTR_tcp_segs_tx]++;
 	w->ctr[TQ_CTR_tcp_payload_tx] += len;
 	if (flags & TQ_TCP_RST)
@@ -341,11 +346,14 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 		uint32_t room = c->sb_n ? skip_sacked(c) : UINT32_MAX;
 		/* the peer's window bounds the sequence span; cwnd bounds what is in the network */
 		uint32_t inflight = c->snd_nxt - c->snd_una;
-		uint32_t pipe = inflight - (c->sb_n ? sacked_below(c, c->snd_nxt) : 0);
+		uint32_t pipe = c->txr ? tq_tcp_rack_pipe(c) :
+			inflight - (c->sb_n ? sacked_below(c, c->snd_nxt) : 0);
 		uint32_t win = c->snd_wnd;
 		uint32_t off = inflight, unsent, len;
 		uint8_t fl = TQ_TCP_ACK;
 
+		if (flags & TQ_TCP_SEND_PROBE && !sent)
+			pipe = 0; /* a tail loss probe with new data: one segment past cwnd */
 		if (pipe >= c->cwnd)
 			win = RTE_MIN(win, inflight); /* no room in cwnd: nothing goes out */
 		else
@@ -378,6 +386,14 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 		len = RTE_MIN(unsent, (uint32_t)c->snd_mss);
 		len = RTE_MIN(len, win - inflight);
 		len = RTE_MIN(len, room);
+		/* a flight beyond the ring's records (huge windows): RFC 6675 recovery alone
+		 * until everything is acknowledged */
+		if (tq_seq_ge(c->snd_nxt, c->snd_max) && !rack_room(c)) {
+			c->w->ctr[TQ_CTR_tcp_rack_no_ring]++;
+			tq_tcp_rack_release(c);
+			if (c->in_recovery) /* what the SACK fallback expects of a recovery */
+				c->rexmt_high = c->snd_una;
+		}
 		/* Sender SWS avoidance: no runt segment while data is in flight and more waits. */
 		if (len < c->snd_mss && len < unsent && inflight > 0)
 			break;
@@ -403,8 +419,7 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 	}
 	if (sent || failed) {
 		/* after an mbuf shortage the timer brings us back here: never a silent stall */
-		if (!c->timers[TQ_TCP_T_REXMT])
-			tq_tcp_rexmt_arm(c);
+		tq_tcp_probe_rearm(c);
 		return;
 	}
 	if (flags & TQ_TCP_SEND_ACK || c->ack_now)
@@ -434,6 +449,8 @@ tq_tcp_retransmit_last(struct tq_tcp_conn *c)
 
 	if (c->fin_queued && tq_seq_gt(c->snd_max, data_end(c)))
 		fl |= TQ_TCP_FIN; /* the FIN was sent after the data: probe with it */
+	else if (len && data_out == data_end(c))
+		fl |= TQ_TCP_PSH; /* as when it was first sent */
 	c->rtt_timing = false;
 	send_segment(c, fl, seq, seq - c->snd_una, len);
 }
@@ -607,4 +624,306 @@ tq_tcp_send_rst_for(struct tq_worker *w, const struct tq_ipv4_view *ip,
 		spec.flags = TQ_TCP_RST | TQ_TCP_ACK;
 	}
 	tq_tcp_send_stateless(w, ip->dst, ip->src, &spec);
+}
+
+/* ---- RACK (RFC 8985): transmission records ---- */
+
+#define REC(t, i) (&(t)->r[((t)->head + (i)) % TQ_TCP_TXREC_MAX])
+
+static uint32_t
+tsc_to_us(uint64_t tsc)
+{
+	return (uint32_t)RTE_MIN(tsc * 1000000 / rte_get_tsc_hz(), (uint64_t)UINT32_MAX);
+}
+
+/* A ring for @c, from the worker's pool; NULL (RACK off for now) without SACK or rings. */
+static struct tq_tcp_txring *
+rack_attach(struct tq_tcp_conn *c)
+{
+	void *obj;
+
+	if (!c->sack_ok || !c->w->tcp->txrec_pool)
+		return NULL;
+	if (rte_mempool_get(c->w->tcp->txrec_pool, &obj)) {
+		c->w->ctr[TQ_CTR_tcp_rack_no_ring]++;
+		return NULL;
+	}
+	c->txr = obj;
+	c->txr->head = 0;
+	c->txr->n = 0;
+	return c->txr;
+}
+
+void
+tq_tcp_rack_release(struct tq_tcp_conn *c)
+{
+	if (c->txr) {
+		rte_mempool_put(c->w->tcp->txrec_pool, c->txr);
+		c->txr = NULL;
+	}
+}
+
+/* send_segment sent @len payload bytes at @seq: new records, or newer times for old ones. */
+static void
+rack_sent(struct tq_tcp_conn *c, uint32_t seq, uint32_t len)
+{
+	struct tq_tcp_txring *t = c->txr;
+	uint32_t end = seq + len, top;
+
+	if (!t) {
+		/* records start with a flight: a ring taken mid-flight would not cover it */
+		if (c->snd_una != c->snd_max || seq != c->snd_una || !rack_attach(c))
+			return;
+		t = c->txr;
+	}
+	top = t->n ? REC(t, t->n - 1)->end : seq;
+	for (unsigned int i = 0; i < t->n && tq_seq_lt(seq, top); i++) {
+		struct tq_tcp_txrec *r = REC(t, i);
+
+		if (tq_seq_le(r->end, seq))
+			continue;
+		if (tq_seq_ge(r->start, end))
+			break;
+		r->xmit_tsc = c->w->now;
+		r->flags = (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) | TQ_TCP_TXREC_RETRANS;
+	}
+	if (tq_seq_gt(end, top) && t->n < TQ_TCP_TXREC_MAX) {
+		struct tq_tcp_txrec *r = REC(t, t->n);
+
+		r->start = tq_seq_max(seq, top);
+		r->end = end;
+		r->xmit_tsc = c->w->now;
+		r->flags = 0;
+		t->n++;
+	}
+}
+
+/* Room for another new segment's record (output stops sending new data without it). */
+static bool
+rack_room(const struct tq_tcp_conn *c)
+{
+	return !c->txr || c->txr->n < TQ_TCP_TXREC_MAX;
+}
+
+/* RFC 8985 6.2 step 2: @r was delivered. */
+static void
+rack_delivered(struct tq_tcp_conn *c, const struct tq_tcp_txrec *r)
+{
+	uint32_t rtt = tsc_to_us(c->w->now - r->xmit_tsc);
+
+	/* a retransmission ACKed faster than any RTT: the original's ACK, ambiguous */
+	if ((r->flags & TQ_TCP_TXREC_RETRANS) && c->min_rtt_us && rtt < c->min_rtt_us)
+		return;
+	if (!(r->flags & TQ_TCP_TXREC_RETRANS) && (c->min_rtt_us == 0 || rtt < c->min_rtt_us))
+		c->min_rtt_us = RTE_MAX(rtt, 1u);
+	/* sent once, before what was delivered already: the path reorders (6.2 step 3) */
+	if (!(r->flags & TQ_TCP_TXREC_RETRANS) && r->xmit_tsc < c->rack_xmit_tsc)
+		c->rack_reord = true;
+	c->rack_rtt_us = rtt;
+	if (r->xmit_tsc > c->rack_xmit_tsc ||
+	    (r->xmit_tsc == c->rack_xmit_tsc && tq_seq_gt(r->end, c->rack_end))) {
+		c->rack_xmit_tsc = r->xmit_tsc;
+		c->rack_end = r->end;
+	}
+}
+
+void
+tq_tcp_rack_acked(struct tq_tcp_conn *c, uint32_t ack)
+{
+	struct tq_tcp_txring *t = c->txr;
+
+	while (t && t->n && tq_seq_le(REC(t, 0)->end, ack)) {
+		if (!(REC(t, 0)->flags & TQ_TCP_TXREC_SACKED))
+			rack_delivered(c, REC(t, 0));
+		t->head = (uint16_t)((t->head + 1) % TQ_TCP_TXREC_MAX);
+		t->n--;
+	}
+}
+
+void
+tq_tcp_rack_sacked(struct tq_tcp_conn *c)
+{
+	struct tq_tcp_txring *t = c->txr;
+	unsigned int b = 0;
+
+	if (!t)
+		return;
+	for (unsigned int i = 0; i < t->n && b < c->sb_n; i++) {
+		struct tq_tcp_txrec *r = REC(t, i);
+
+		while (b < c->sb_n && tq_seq_le(c->sb[b].end, r->start))
+			b++;
+		if (b == c->sb_n)
+			break;
+		if (r->flags & TQ_TCP_TXREC_SACKED)
+			continue;
+		if (tq_seq_le(c->sb[b].start, r->start) && tq_seq_ge(c->sb[b].end, r->end)) {
+			r->flags = (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) | TQ_TCP_TXREC_SACKED;
+			rack_delivered(c, r);
+		}
+	}
+}
+
+bool
+tq_tcp_rack_detect(struct tq_tcp_conn *c)
+{
+	struct tq_tcp_txring *t = c->txr;
+	uint64_t hz = rte_get_tsc_hz(), wait_tsc, next = UINT64_MAX;
+	uint32_t reo_us;
+	bool lost = false;
+
+	c->rack_reo_ms = 0;
+	if (!t || !c->rack_xmit_tsc)
+		return false;
+	/*
+	 * The reordering window: a quarter of the lowest RTT, at least the 1 ms clock tick;
+	 * once the path showed reordering, SRTT (RFC 8985's cap: without DSACK to grow the
+	 * window by rounds, jitter of several ms would otherwise cut cwnd for nothing).
+	 */
+	reo_us = RTE_MAX(c->min_rtt_us / 4, 1000u);
+	if (c->srtt_us && (c->rack_reord || reo_us > c->srtt_us))
+		reo_us = c->srtt_us > 1000 ? c->srtt_us : 1000;
+	wait_tsc = ((uint64_t)c->rack_rtt_us + reo_us) * hz / 1000000;
+	for (unsigned int i = 0; i < t->n; i++) {
+		struct tq_tcp_txrec *r = REC(t, i);
+		uint64_t due;
+
+		if (r->flags & TQ_TCP_TXREC_LOST)
+			lost = true; /* marked before, not resent yet (cwnd) */
+		if (r->flags & (TQ_TCP_TXREC_SACKED | TQ_TCP_TXREC_LOST))
+			continue;
+		/* only what was sent before the latest delivered segment */
+		if (r->xmit_tsc > c->rack_xmit_tsc ||
+		    (r->xmit_tsc == c->rack_xmit_tsc && tq_seq_ge(r->end, c->rack_end)))
+			continue;
+		due = r->xmit_tsc + wait_tsc;
+		if (due <= c->w->now) {
+			if (r->flags & TQ_TCP_TXREC_RETRANS)
+				c->w->ctr[TQ_CTR_tcp_lost_retransmits]++;
+			r->flags |= TQ_TCP_TXREC_LOST;
+			lost = true;
+		} else if (due < next) {
+			next = due;
+		}
+	}
+	if (next != UINT64_MAX)
+		c->rack_reo_ms = (uint32_t)((next - c->w->now) * 1000 / hz) + 1;
+	return lost;
+}
+
+/* Flags of a retransmission of @len bytes at @seq: PSH again on the last queued byte. */
+static uint8_t
+rexmt_flags(const struct tq_tcp_conn *c, uint32_t seq, uint32_t len)
+{
+	return TQ_TCP_ACK | (seq + len == data_end(c) ? TQ_TCP_PSH : 0);
+}
+
+uint32_t
+tq_tcp_rack_pipe(const struct tq_tcp_conn *c)
+{
+	const struct tq_tcp_txring *t = c->txr;
+	uint32_t pipe = 0;
+
+	for (unsigned int i = 0; i < t->n; i++) {
+		const struct tq_tcp_txrec *r = &t->r[(t->head + i) % TQ_TCP_TXREC_MAX];
+		uint32_t start = tq_seq_max(r->start, c->snd_una);
+
+		if (tq_seq_ge(start, c->snd_nxt))
+			break; /* after a timeout, what was not sent again yet */
+		if (!(r->flags & (TQ_TCP_TXREC_SACKED | TQ_TCP_TXREC_LOST)) &&
+		    tq_seq_lt(start, r->end))
+			pipe += r->end - start;
+	}
+	return pipe;
+}
+
+unsigned int
+tq_tcp_rack_retransmit(struct tq_tcp_conn *c, unsigned int min_segs)
+{
+	struct tq_tcp_txring *t = c->txr;
+	unsigned int sent = 0;
+	uint32_t pipe;
+
+	if (!t)
+		return 0;
+	pipe = tq_tcp_rack_pipe(c);
+	for (unsigned int i = 0; i < t->n; i++) {
+		struct tq_tcp_txrec *r = REC(t, i);
+		uint32_t start = tq_seq_max(r->start, c->snd_una), len;
+
+		if (!(r->flags & TQ_TCP_TXREC_LOST))
+			continue;
+		if (tq_seq_ge(start, c->snd_nxt))
+			break; /* going back after a timeout: tq_tcp_output's job */
+		if (sent >= min_segs && pipe >= c->cwnd)
+			break;
+		len = r->end - start;
+		len = RTE_MIN(len, c->sq_bytes - (start - c->snd_una));
+		if (len == 0 || send_segment(c, rexmt_flags(c, start, len), start,
+					     start - c->snd_una, len))
+			break;
+		c->w->ctr[TQ_CTR_tcp_retransmits]++;
+		c->w->ctr[TQ_CTR_tcp_rack_retransmits]++;
+		pipe += len;
+		sent++;
+	}
+	if (sent) {
+		c->rtt_timing = false; /* Karn */
+		/* a lost retransmission with nothing sent after it would wait for the RTO:
+		 * one more tail loss probe may go after it (each round needs a delivery) */
+		c->tlp_done = false;
+	}
+	return sent;
+}
+
+bool
+tq_tcp_rack_lost_pending(const struct tq_tcp_conn *c)
+{
+	const struct tq_tcp_txring *t = c->txr;
+
+	for (unsigned int i = 0; t && i < t->n; i++)
+		if (t->r[(t->head + i) % TQ_TCP_TXREC_MAX].flags & TQ_TCP_TXREC_LOST)
+			return true;
+	return false;
+}
+
+bool
+tq_tcp_rack_probe(struct tq_tcp_conn *c)
+{
+	struct tq_tcp_txring *t = c->txr;
+	int lost = -1;
+
+	/* a segment marked lost and not yet resent (cwnd was full) is the better probe */
+	for (unsigned int i = 0; t && i < t->n && lost < 0; i++)
+		if (REC(t, i)->flags & TQ_TCP_TXREC_LOST)
+			lost = (int)i;
+	for (int i = lost >= 0 ? lost : t ? t->n - 1 : -1; i >= 0; i--) {
+		struct tq_tcp_txrec *r = REC(t, i);
+		uint32_t start = tq_seq_max(r->start, c->snd_una), len;
+
+		if (r->flags & TQ_TCP_TXREC_SACKED || tq_seq_ge(start, c->snd_nxt))
+			continue;
+		len = RTE_MIN(r->end - start, c->sq_bytes - (start - c->snd_una));
+		if (len == 0)
+			return false;
+		c->rtt_timing = false; /* Karn */
+		c->w->ctr[TQ_CTR_tcp_retransmits]++;
+		return send_segment(c, rexmt_flags(c, start, len), start, start - c->snd_una,
+				    len) == 0;
+	}
+	return false;
+}
+
+void
+tq_tcp_rack_rto(struct tq_tcp_conn *c)
+{
+	struct tq_tcp_txring *t = c->txr;
+
+	for (unsigned int i = 0; t && i < t->n; i++) {
+		struct tq_tcp_txrec *r = REC(t, i);
+
+		/* after a second timeout the scoreboard is gone (reneging?): SACKed too */
+		if (!(r->flags & TQ_TCP_TXREC_SACKED) || c->sb_n == 0)
+			r->flags = (r->flags & TQ_TCP_TXREC_RETRANS) | TQ_TCP_TXREC_LOST;
+	}
 }

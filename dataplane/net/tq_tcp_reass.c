@@ -1,7 +1,8 @@
 /*
- * TCP out-of-order queue: up to ooo_max_segs payload mbufs per connection, sorted by
- * sequence number, overlaps trimmed on insert, counted against the receive buffer so the
- * advertised window shrinks as it fills. Worker only.
+ * TCP out-of-order queue: up to ooo_max_segs runs of contiguous payload per connection
+ * (each an mbuf chain), sorted by sequence number, overlaps trimmed on insert, counted
+ * against the receive buffer so the advertised window shrinks as it fills; at most
+ * max(ooo_max_segs, rcv_buf / 512) mbufs in all. Worker only.
  */
 #include <string.h>
 
@@ -34,14 +35,37 @@ chain_adj(struct rte_mbuf *m, uint32_t n)
 	return m;
 }
 
+/* Mbufs the queue may hold: received frames carry at least 512 bytes each up to the
+ * window (MSS 536 peers), more only from a peer that cuts its data small on purpose. */
+static uint32_t
+ooo_mbuf_cap(void)
+{
+	return RTE_MAX(tq_tcp_cfg.ooo_max_segs, tq_tcp_cfg.rcv_buf / 512);
+}
+
+/* Free entry @i and close the gap. */
+static void
+ooo_remove(struct tq_tcp_conn *c, unsigned int i)
+{
+	struct tq_tcp_ooo_seg *q = c->ooo;
+
+	c->ooo_bytes -= q[i].len;
+	c->ooo_mbufs -= q[i].m->nb_segs;
+	rte_pktmbuf_free(q[i].m);
+	memmove(&q[i], &q[i + 1], (c->ooo_n - i - 1) * sizeof(*q));
+	c->ooo_n--;
+}
+
 void
 tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_mbuf *m)
 {
 	struct tq_tcp_ooo_seg *q = c->ooo;
 	unsigned int i;
+	uint16_t segs;
+	bool whole;
 
 	c->ooo_last = seq; /* RFC 2018 4: the next ACK reports this segment's block first */
-	/* find the first queued segment that ends after our start */
+	/* find the first queued run that ends after our start */
 	for (i = 0; i < c->ooo_n && tq_seq_le(q[i].seq + q[i].len, seq); i++)
 		;
 	/* trim what the previous data already covers */
@@ -57,29 +81,60 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 		len -= covered;
 		i++;
 	}
-	/* drop queued segments that the new one covers entirely; trim our tail over a partial */
-	while (i < c->ooo_n && tq_seq_le(q[i].seq + q[i].len, seq + len)) {
-		c->ooo_bytes -= q[i].len;
-		rte_pktmbuf_free(q[i].m);
-		memmove(&q[i], &q[i + 1], (c->ooo_n - i - 1) * sizeof(*q));
-		c->ooo_n--;
-	}
-	/* our tail overlaps the next queued segment: keep only what is new (received frames
+	/* drop queued runs that the new data covers entirely */
+	while (i < c->ooo_n && tq_seq_le(q[i].seq + q[i].len, seq + len))
+		ooo_remove(c, i);
+	/* our tail overlaps the next queued run: keep only what is new (received frames
 	 * are single segments; a chain is kept whole and trimmed when pulled) */
 	if (i < c->ooo_n && tq_seq_lt(q[i].seq, seq + len) && m->nb_segs == 1) {
 		rte_pktmbuf_trim(m, (uint16_t)(seq + len - q[i].seq));
 		len = q[i].seq - seq;
 	}
-	if (c->ooo_n == tq_tcp_cfg.ooo_max_segs || len == 0) {
-		c->w->ctr[TQ_CTR_tcp_ooo_full]++;
+	segs = m->nb_segs;
+	if (len == 0) {
 		rte_pktmbuf_free(m);
 		return;
 	}
-	memmove(&q[i + 1], &q[i], (c->ooo_n - i) * sizeof(*q));
-	q[i] = (struct tq_tcp_ooo_seg){.seq = seq, .len = len, .m = m};
-	c->ooo_n++;
+	/* the window bounds the bytes; this bounds the mbufs (tiny segments) */
+	if (c->ooo_mbufs + segs > ooo_mbuf_cap())
+		goto full;
+	/*
+	 * Contiguous data joins its neighbour's chain, so an entry is a run of segments and
+	 * ooo_max_segs bounds the runs (holes), not the segments: after one loss a whole
+	 * window arrives out of order as one entry (the window bounds the bytes).
+	 */
+	whole = rte_pktmbuf_pkt_len(m) == len; /* else a chain kept whole, trimmed on pull */
+	if (whole && i > 0 && q[i - 1].seq + q[i - 1].len == seq &&
+	    rte_pktmbuf_pkt_len(q[i - 1].m) == q[i - 1].len &&
+	    q[i - 1].m->nb_segs + segs <= RTE_MBUF_MAX_NB_SEGS && !rte_pktmbuf_chain(q[i - 1].m, m)) {
+		q[i - 1].len += len;
+		if (i < c->ooo_n && q[i - 1].seq + q[i - 1].len == q[i].seq &&
+		    rte_pktmbuf_pkt_len(q[i].m) == q[i].len &&
+		    q[i - 1].m->nb_segs + q[i].m->nb_segs <= RTE_MBUF_MAX_NB_SEGS &&
+		    !rte_pktmbuf_chain(q[i - 1].m, q[i].m)) {
+			q[i - 1].len += q[i].len;
+			memmove(&q[i], &q[i + 1], (c->ooo_n - i - 1) * sizeof(*q));
+			c->ooo_n--;
+		}
+	} else if (whole && i < c->ooo_n && seq + len == q[i].seq &&
+		   q[i].m->nb_segs + segs <= RTE_MBUF_MAX_NB_SEGS && !rte_pktmbuf_chain(m, q[i].m)) {
+		q[i].m = m;
+		q[i].seq = seq;
+		q[i].len += len;
+	} else {
+		if (c->ooo_n >= RTE_MIN(tq_tcp_cfg.ooo_max_segs, c->w->tcp->ooo_cap))
+			goto full;
+		memmove(&q[i + 1], &q[i], (c->ooo_n - i) * sizeof(*q));
+		q[i] = (struct tq_tcp_ooo_seg){.seq = seq, .len = len, .m = m};
+		c->ooo_n++;
+	}
 	c->ooo_bytes += len;
+	c->ooo_mbufs += segs;
 	c->w->ctr[TQ_CTR_tcp_ooo_segs]++;
+	return;
+full:
+	c->w->ctr[TQ_CTR_tcp_ooo_full]++;
+	rte_pktmbuf_free(m);
 }
 
 void
@@ -92,6 +147,7 @@ tq_tcp_ooo_pull(struct tq_tcp_conn *c)
 		memmove(&c->ooo[0], &c->ooo[1], (c->ooo_n - 1) * sizeof(c->ooo[0]));
 		c->ooo_n--;
 		c->ooo_bytes -= s.len;
+		c->ooo_mbufs -= s.m->nb_segs;
 		if (old >= s.len) {
 			rte_pktmbuf_free(s.m);
 			continue;
@@ -118,4 +174,5 @@ tq_tcp_ooo_purge(struct tq_tcp_conn *c)
 		rte_pktmbuf_free(c->ooo[i].m);
 	c->ooo_n = 0;
 	c->ooo_bytes = 0;
+	c->ooo_mbufs = 0;
 }

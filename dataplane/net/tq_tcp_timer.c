@@ -15,6 +15,7 @@
 #define TQ_TCP_SYN_RETRIES 6
 #define TQ_TCP_KEEP_PROBES 9
 #define TQ_TCP_KEEP_INTVL_MS 75000
+#define TQ_TCP_PTO_DELACK_MS 50
 
 void
 tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t ms)
@@ -42,31 +43,56 @@ tq_tcp_timers_clear(struct tq_tcp_conn *c)
 		tq_tcp_timer_clear(c, (enum tq_tcp_timer_kind)k);
 }
 
-/* (Re)start the retransmission timer at the current RTO with backoff. */
+/*
+ * RFC 8985 tail loss probe: with an RTT estimate, outstanding data and no RTO backoff,
+ * wait only PTO = 2 * SRTT (at least 10 ms) before probing, so that a loss at the tail
+ * of a burst is repaired by SACK recovery rather than by a full RTO. With RACK a probe
+ * also helps in recovery: a lost retransmission with nothing sent after it is found only
+ * when something sent later is delivered. One segment in flight (7.2): the peer may be
+ * delaying its ACK, so add a delayed-ACK allowance: 50 ms, not the RFC's 200 ms WCDelAckT
+ * (which is no earlier than our 200 ms minimum RTO): receivers that ACK every other
+ * segment (Linux: 40 ms at first) answer within it, and a probe too early costs one
+ * duplicate segment. Returns the PTO in ms, or 0 when no probe is due.
+ */
+static uint64_t
+pto_ms(const struct tq_tcp_conn *c)
+{
+	uint64_t slack, pto;
+
+	if (!c->srtt_us || c->tlp_done || (c->in_recovery && !c->txr) || c->backoff ||
+	    c->state < TQ_TCP_ESTABLISHED || c->snd_max == c->snd_una)
+		return 0;
+	slack = c->snd_max - c->snd_una <= c->snd_mss ? TQ_TCP_PTO_DELACK_MS : 2;
+	pto = RTE_MAX(2ull * c->srtt_us / 1000 + slack, 10ull);
+	return pto < (uint64_t)c->rto_us / 1000 ? pto : 0;
+}
+
+void
+tq_tcp_probe_rearm(struct tq_tcp_conn *c)
+{
+	if (!c->timers[TQ_TCP_T_REXMT] || (!c->rack_timer && pto_ms(c)))
+		tq_tcp_rexmt_arm(c);
+}
+
+/* (Re)start the retransmission timer: reorder timer, probe timeout or RTO with backoff. */
 void
 tq_tcp_rexmt_arm(struct tq_tcp_conn *c)
 {
-	uint64_t ms = (uint64_t)c->rto_us / 1000 << c->backoff;
+	uint64_t ms = (uint64_t)c->rto_us / 1000 << c->backoff, pto = pto_ms(c);
 
-	/*
-	 * RFC 8985 tail loss probe: with an RTT estimate, outstanding data and no recovery
-	 * going on, wait only 2 * SRTT (at least 10 ms) before probing, so that a loss at
-	 * the tail of a burst is repaired by SACK recovery rather than by a full RTO.
-	 * One segment in flight (7.2): the peer may be delaying its ACK, so add the
-	 * worst-case delayed-ACK time (WCDelAckT, 200 ms) instead of 2 ms.
-	 */
 	c->pto_armed = false;
-	if (c->srtt_us && !c->tlp_done && !c->in_recovery && c->backoff == 0 &&
-	    c->state >= TQ_TCP_ESTABLISHED && c->snd_max != c->snd_una) {
-		uint64_t slack = c->snd_max - c->snd_una <= c->snd_mss ? 200 : 2;
-		uint64_t pto = RTE_MAX(2ull * c->srtt_us / 1000 + slack, 10ull);
-
-		if (pto < ms) {
-			c->pto_armed = true;
-			ms = pto;
-		}
+	c->rack_timer = false;
+	if (pto && pto < ms) {
+		c->pto_armed = true;
+		ms = pto;
 	}
 
+	/* RACK's reorder timer (RFC 8985 6.3): when what may be only reordered is due */
+	if (c->txr && c->rack_reo_ms && c->rack_reo_ms <= ms) {
+		c->pto_armed = false;
+		c->rack_timer = true;
+		ms = c->rack_reo_ms;
+	}
 	if (ms > tq_tcp_cfg.rto_max_ms)
 		ms = tq_tcp_cfg.rto_max_ms;
 	tq_tcp_timer_set(c, TQ_TCP_T_REXMT, ms ? ms : 1);
@@ -126,11 +152,32 @@ rexmt_expired(struct tq_tcp_conn *c)
 		tq_tcp_output(c, 0);
 		return;
 	}
+	if (c->rack_timer) {
+		c->rack_timer = false;
+		w->ctr[TQ_CTR_tcp_rack_reorder_timeouts]++;
+		tq_tcp_rack_recover(c, true);
+		return;
+	}
 	if (c->pto_armed) {
+		uint32_t unsent = c->snd_una + c->sq_bytes - c->snd_nxt;
+
 		c->pto_armed = false;
 		c->tlp_done = true;
 		w->ctr[TQ_CTR_tcp_tail_loss_probes]++;
-		tq_tcp_retransmit_last(c);
+		/* RFC 8985 7.3: new data if the peer's window takes it, else the last segment */
+		if (c->snd_nxt == c->snd_max && tq_seq_lt(c->snd_nxt, c->snd_una + c->sq_bytes) &&
+		    unsent && flight < c->snd_wnd && !tq_tcp_rack_lost_pending(c)) {
+			uint32_t before = c->snd_max;
+
+			tq_tcp_output(c, TQ_TCP_SEND_PROBE);
+			if (c->state == TQ_TCP_CLOSED)
+				return;
+			if (c->snd_max == before)
+				tq_tcp_retransmit_last(c);
+		} else if (!c->txr || !tq_tcp_rack_probe(c)) {
+			tq_tcp_retransmit_last(c);
+		}
+		c->rack_reo_ms = 0;
 		tq_tcp_rexmt_arm(c); /* now the real RTO */
 		return;
 	}
@@ -151,6 +198,8 @@ rexmt_expired(struct tq_tcp_conn *c)
 	 * the holes; a second timeout in a row suggests the peer reneged: forget it. */
 	if (c->backoff > 1)
 		c->sb_n = 0;
+	tq_tcp_rack_rto(c);
+	c->rack_reo_ms = 0;
 	c->snd_nxt = c->snd_una;
 	tq_tcp_rexmt_arm(c);
 	tq_tcp_output(c, 0);

@@ -54,10 +54,33 @@ struct tq_tcp_key {
 	uint16_t lport;
 };
 
+/* A run of contiguous out-of-order data: received segments chained. */
 struct tq_tcp_ooo_seg {
 	uint32_t seq;
 	uint32_t len;
 	struct rte_mbuf *m; /* payload only, headers stripped; owned by the queue */
+};
+
+/*
+ * RACK (RFC 8985): one record per data segment in flight, in sequence order from snd_una,
+ * with its latest transmission time. A ring comes from the worker's txrec pool when a
+ * connection with SACK starts sending and goes back when everything is acknowledged;
+ * without one (pool empty, no SACK) the connection uses dup ACKs and the RTO alone.
+ */
+#define TQ_TCP_TXREC_MAX 256
+#define TQ_TCP_TXREC_SACKED 0x1  /* the peer SACKed all of it */
+#define TQ_TCP_TXREC_LOST 0x2    /* marked lost, not yet sent again */
+#define TQ_TCP_TXREC_RETRANS 0x4 /* sent more than once */
+
+struct tq_tcp_txrec {
+	uint32_t start, end;  /* sequence span */
+	uint64_t xmit_tsc;    /* last transmission */
+	uint32_t flags;
+};
+
+struct tq_tcp_txring {
+	uint16_t head, n;     /* oldest record, records in use */
+	struct tq_tcp_txrec r[TQ_TCP_TXREC_MAX];
 };
 
 struct tq_tcp_conn {
@@ -138,9 +161,20 @@ struct tq_tcp_conn {
 	uint32_t rcv_adv;       /* right edge of the window we advertised */
 	uint32_t rx_held;       /* bytes given to the application, not yet released */
 	uint32_t ooo_bytes;
+	uint32_t ooo_mbufs;     /* mbufs the queue holds (hard bound: see tq_tcp_reass.c) */
 	uint32_t ooo_last;      /* seq of the last out-of-order arrival: its SACK block goes first */
 	uint16_t ooo_n;
-	struct tq_tcp_ooo_seg *ooo; /* ooo_max_segs entries, sorted by seq; owned */
+	struct tq_tcp_ooo_seg *ooo; /* ooo_max_segs runs, sorted by seq; owned */
+
+	/* RACK-TLP (RFC 8985); owned ring, NULL when nothing is in flight */
+	struct tq_tcp_txring *txr;
+	uint64_t rack_xmit_tsc;  /* sent last among the segments delivered so far */
+	uint32_t rack_end;       /* its end (tie-break) */
+	uint32_t rack_rtt_us;    /* its RTT */
+	uint32_t min_rtt_us;     /* lowest RTT seen (0 = none yet) */
+	uint32_t rack_reo_ms;    /* the reorder timer is due in this many ms, 0 = none */
+	bool rack_timer;         /* the REXMT timer is RACK's reorder timer */
+	bool rack_reord;         /* a segment was delivered after one sent later (reordering) */
 
 	uint32_t timers[TQ_TCP_T_COUNT]; /* wheel handles, 0 when not armed */
 	uint64_t last_rx_tsc;
@@ -168,6 +202,11 @@ struct tq_tcp_worker {
 	uint64_t tsc_per_tick;
 	uint64_t now_tick;
 	struct rte_mempool *clone_pool; /* indirect mbufs for zero-copy segments */
+	struct rte_mempool *txrec_pool; /* struct tq_tcp_txring, RACK's records */
+	uint32_t ooo_cap;            /* entries of each TCB's ooo array (ooo_max_segs at boot) */
+	uint32_t full_raddr;         /* connect found no port for full_raddr:full_rport ... */
+	uint16_t full_rport;
+	uint64_t full_tick;          /* ... at this tick (0 = no such memory) */
 	uint16_t next_ephemeral;
 	uint32_t cookie_secret[4];
 	uint64_t last_cookie_tick;   /* when a SYN cookie was last sent, 0 = never */
@@ -193,6 +232,11 @@ uint32_t tq_tcp_new_iss(struct tq_worker *w, const struct tq_tcp_key *key);
 unsigned int tq_tcp_owner(const struct tq_tcp_key *key, unsigned int nb_workers);
 const char *tq_tcp_state_name(unsigned int s);
 uint32_t tq_tcp_ts_now(struct tq_worker *w);
+/* Ephemeral source ports of tq_tcp_connect: 32768..65535. */
+#define TQ_TCP_EPHEMERAL_FIRST 32768u
+#define TQ_TCP_EPHEMERAL_PORTS 32768u
+/* @c is a TIME_WAIT that an outgoing connect may take over (tcp_tw_reuse's rule). */
+bool tq_tcp_tw_reusable(const struct tq_tcp_conn *c);
 int tq_tcp_find_listener(uint16_t port_host);
 
 /* tq_tcp_input.c */
@@ -200,9 +244,13 @@ void tq_tcp_input(struct tq_worker *w, uint16_t port, struct rte_mbuf *m,
 		  const struct tq_ipv4_view *ip);
 /* A segment another worker handed over (TQ_MSG_TCP_SEGMENT): @m starts at its IPv4 header. */
 void tq_tcp_input_forwarded(struct tq_worker *w, uint16_t port, struct rte_mbuf *m);
+/* RACK loss marking and retransmission after an ACK or when its reorder timer (@timer)
+ * fired; arms the REXMT timer. */
+void tq_tcp_rack_recover(struct tq_tcp_conn *c, bool timer);
 
 /* tq_tcp_output.c */
-#define TQ_TCP_SEND_ACK 0x1 /* send at least an ACK */
+#define TQ_TCP_SEND_ACK 0x1   /* send at least an ACK */
+#define TQ_TCP_SEND_PROBE 0x2 /* a tail loss probe: one new segment even without cwnd */
 void tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags);
 void tq_tcp_send_syn(struct tq_tcp_conn *c);
 void tq_tcp_send_ctl(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq);
@@ -221,6 +269,26 @@ void tq_tcp_send_stateless(struct tq_worker *w, uint32_t laddr, uint32_t raddr,
 void tq_tcp_send_rst_for(struct tq_worker *w, const struct tq_ipv4_view *ip,
 			 const struct tq_tcp_view *v);
 uint32_t tq_tcp_rcv_window(const struct tq_tcp_conn *c);
+/* RACK (RFC 8985). The ring of @c comes and goes with data in flight (attach/release). */
+void tq_tcp_rack_release(struct tq_tcp_conn *c);
+/* Records wholly below @ack are delivered: update RACK's state and forget them. */
+void tq_tcp_rack_acked(struct tq_tcp_conn *c, uint32_t ack);
+/* Mark records the scoreboard covers as SACKed (delivered). */
+void tq_tcp_rack_sacked(struct tq_tcp_conn *c);
+/* Mark lost what was sent before the last delivered segment by more than its RTT plus the
+ * reordering window; sets rack_reo_ms for the rest. Returns true if anything is lost. */
+bool tq_tcp_rack_detect(struct tq_tcp_conn *c);
+/* Send lost records again while pipe < cwnd (at least @min_segs). Returns count. */
+unsigned int tq_tcp_rack_retransmit(struct tq_tcp_conn *c, unsigned int min_segs);
+/* True if a record is marked lost and not yet sent again. */
+bool tq_tcp_rack_lost_pending(const struct tq_tcp_conn *c);
+/* A tail loss probe: send again the first segment marked lost, else the highest one not
+ * SACKed. False if there is none. */
+bool tq_tcp_rack_probe(struct tq_tcp_conn *c);
+/* A retransmission timeout: everything not SACKed is lost. */
+void tq_tcp_rack_rto(struct tq_tcp_conn *c);
+/* RFC 6675 pipe with RACK's marks: bytes sent, not SACKed and not lost. */
+uint32_t tq_tcp_rack_pipe(const struct tq_tcp_conn *c);
 void tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes);
 
 /* tq_tcp_timer.c */
@@ -228,6 +296,8 @@ void tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t 
 void tq_tcp_timer_clear(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k);
 void tq_tcp_timers_clear(struct tq_tcp_conn *c);
 void tq_tcp_rexmt_arm(struct tq_tcp_conn *c);
+/* New data went out: restart the timer if it is off or a probe timeout (RFC 8985 7.2). */
+void tq_tcp_probe_rearm(struct tq_tcp_conn *c);
 void tq_tcp_rtt_sample(struct tq_tcp_conn *c, uint32_t rtt_us);
 void tq_tcp_timers_run(struct tq_worker *w);
 

@@ -41,25 +41,37 @@ expect_ok "discard" "$(client discard "$ROUTER" 9 4000000)"
 # Faults. Each transfer must complete byte-exact; how long it takes is bench/'s business.
 kernel_loss 0.01
 expect_ok "1% loss both ways (kernel side), 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
+# 64 MiB at 10 % takes 60-100 s (bench/RESULTS.md): 16 MiB keeps the file within CI's time.
 kernel_loss 0.05
-expect_ok "5% loss both ways (kernel side), 8 MiB" "$(client echo "$ROUTER" 7 8388608)"
+expect_ok "5% loss both ways (kernel side), 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
 kernel_loss 0.10
-expect_ok "10% loss both ways (kernel side), 4 MiB" "$(client echo "$ROUTER" 7 4194304)"
+expect_ok "10% loss both ways (kernel side), 16 MiB" "$(client echo "$ROUTER" 7 16777216)"
 kernel_loss 0
 [ "$(counter tcp_tail_loss_probes)" -gt 0 ] && ok "tail loss probes sent" || fail "no TLP"
+# RACK (RFC 8985) finds most losses by time, not by three duplicate ACKs or the RTO
+rack=$(counter tcp_rack_retransmits) rto=$(counter tcp_rto_expired)
+[ "$rack" -gt $((5 * rto)) ] && ok "RACK retransmissions ($rack) far more than RTOs ($rto)" ||
+	fail "RACK retransmissions $rack, RTO expirations $rto"
+[ "$(counter tcp_lost_retransmits)" -gt 0 ] && ok "lost retransmissions resent without RTO" ||
+	fail "tcp_lost_retransmits 0"
 nsim rx drop=0.05 seed=3
 nsim tx drop=0.05 seed=4
-expect_ok "5% loss both ways (nsim), 8 MiB" "$(client echo "$ROUTER" 7 8388608)"
+expect_ok "5% loss both ways (nsim), 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
 [ "$(counter tcp_ooo_segs)" -gt 0 ] && ok "out-of-order segments queued" || fail "no ooo segments"
+# the out-of-order queue holds what the window admits (runs of segments, not 64 segments)
+[ "$(counter tcp_ooo_full)" -eq 0 ] && ok "no in-window segment dropped out of order" ||
+	fail "tcp_ooo_full $(counter tcp_ooo_full)"
 nsim rx drop=0 reorder=0.25 seed=5
 nsim tx drop=0 reorder=0.25 seed=6
-expect_ok "25% reordering both ways" "$(client echo "$ROUTER" 7 4194304)"
+expect_ok "25% reordering both ways, 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
 [ "$(counter nsim_reordered)" -gt 0 ] && ok "frames were reordered" || fail "nsim_reordered 0"
 nsim_both reorder=0 duplicate=0.05
-expect_ok "5% duplication both ways" "$(client echo "$ROUTER" 7 4194304)"
+expect_ok "5% duplication both ways, 64 MiB" "$(client echo "$ROUTER" 7 67108864)"
 [ "$(counter nsim_duplicated)" -gt 0 ] && ok "frames were duplicated" || fail "nsim_duplicated 0"
 nsim_both duplicate=0 delay_us=10000 jitter_us=5000
-expect_ok "20 ms RTT with jitter" "$(client echo "$ROUTER" 7 4194304)"
+# 8 MiB: about 0.7 MB/s here (16 MiB took 22 s): jitter of up to 10 ms still makes RACK mark
+# segments lost that were only late (no DSACK/Eifel undo yet), each a cwnd cut
+expect_ok "20 ms RTT with jitter, 8 MiB" "$(client echo "$ROUTER" 7 8388608)"
 [ "$(counter nsim_delayed)" -gt 0 ] && ok "frames were delayed" || fail "nsim_delayed 0"
 nsim_both delay_us=0 jitter_us=0
 [ "$(counter tcp_retransmits)" -gt 0 ] && ok "retransmissions counted" || fail "no retransmits"

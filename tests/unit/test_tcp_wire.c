@@ -712,34 +712,132 @@ out:
 }
 
 /*
- * A segment lost, then its fast retransmission, then its first timeout retransmission:
- * the second timeout comes twice as late as the first (RFC 6298 5.5).
+ * The last data segment lost again and again: first a tail loss probe after PTO (2 SRTT +
+ * 50 ms: it is alone in flight and the peer might delay its ACK; SRTT is 2 ms), then
+ * timeouts, each twice as late as the one
+ * before (RFC 6298 5.5), the first rto_min after the probe.
  */
 static void
 test_lost_retransmission_rto_backoff(void)
 {
+	const uint32_t n = 1 * MiB;
 	struct tq_tcp_conf cfg;
 	const struct tq_wire_rule_stats *rs;
 	struct sim s;
 	int r;
 
 	conf_defaults(&cfg);
-	if (!sim_start(&s, &cfg, 1 * MiB, 64 * KiB, 5))
+	if (!sim_start(&s, &cfg, n, 64 * KiB, 5))
 		goto out;
-	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, 400000, 0, 3);
+	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, n - 1, 0, 4);
 	if (run_case(&s, 60000) == 0) {
 		rs = tq_wire_rule_stats(s.wire, r);
-		CHECK(rs->matched == 4 && rs->dropped == 3, "sent %u times, dropped %u",
+		CHECK(rs->matched == 5 && rs->dropped == 4, "sent %u times, dropped %u",
 		      rs->matched, rs->dropped);
-		CHECK(CTR(&s, tcp_fast_retransmits) == 1, "%" PRIu64, CTR(&s, tcp_fast_retransmits));
-		CHECK(CTR(&s, tcp_rto_expired) == 2, "%" PRIu64, CTR(&s, tcp_rto_expired));
-		if (rs->matched == 4) {
-			uint64_t rto1 = rs->t_us[2] - rs->t_us[1], rto2 = rs->t_us[3] - rs->t_us[2];
+		CHECK(CTR(&s, tcp_tail_loss_probes) == 1, "%" PRIu64, CTR(&s, tcp_tail_loss_probes));
+		CHECK(CTR(&s, tcp_rto_expired) == 3, "%" PRIu64, CTR(&s, tcp_rto_expired));
+		if (rs->matched == 5) {
+			uint64_t pto = rs->t_us[1] - rs->t_us[0], rto1 = rs->t_us[2] - rs->t_us[1];
+			uint64_t rto2 = rs->t_us[3] - rs->t_us[2], rto3 = rs->t_us[4] - rs->t_us[3];
 
-			CHECK(rto1 >= 200000, "first RTO after %" PRIu64 " us (rto_min 200 ms)", rto1);
+			CHECK(pto >= 54000 && pto <= 56000, "probe after %" PRIu64 " us", pto);
+			CHECK(rto1 >= 200000 && rto1 <= 202000, "first RTO after %" PRIu64 " us", rto1);
 			CHECK(rto2 + 2000 >= 2 * rto1 && rto2 <= 2 * rto1 + 2000,
 			      "RTOs %" PRIu64 " then %" PRIu64 " us: no doubling", rto1, rto2);
+			CHECK(rto3 + 2000 >= 2 * rto2 && rto3 <= 2 * rto2 + 2000,
+			      "RTOs %" PRIu64 " then %" PRIu64 " us: no doubling", rto2, rto3);
 		}
+	}
+out:
+	sim_end(&s);
+}
+
+/*
+ * RACK (RFC 8985): the last segment but one lost. Only one segment follows it, so one
+ * duplicate ACK comes, never three; the SACK of that segment, delivered 2 ms (the RTT)
+ * after both were sent, marks the hole lost a reordering window (1 ms) later: the
+ * retransmission leaves about 3 ms after the original, well before a probe (10 ms).
+ */
+static void
+test_rack_time_marking(void)
+{
+	const uint32_t n = 200 * MSS_TS;
+	const struct tq_wire_rule_stats *rs;
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	int r;
+
+	conf_defaults(&cfg);
+	if (!sim_start(&s, &cfg, n, 0, 40))
+		goto out;
+	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, n - MSS_TS - 1, 0, 1);
+	if (run_case(&s, 60000) == 0) {
+		rs = tq_wire_rule_stats(s.wire, r);
+		CHECK(rs->matched == 2 && rs->dropped == 1, "sent %u times", rs->matched);
+		if (rs->matched == 2)
+			CHECK(rs->t_us[1] - rs->t_us[0] <= 5000,
+			      "resent %" PRIu64 " us after the original", rs->t_us[1] - rs->t_us[0]);
+		CHECK(CTR(&s, tcp_rack_retransmits) == 1, "%" PRIu64, CTR(&s, tcp_rack_retransmits));
+		CHECK(CTR(&s, tcp_retransmits) == 1, "%" PRIu64, CTR(&s, tcp_retransmits));
+		CHECK(CTR(&s, tcp_rto_expired) == 0, "%" PRIu64, CTR(&s, tcp_rto_expired));
+	}
+out:
+	sim_end(&s);
+}
+
+/*
+ * A segment in mid-transfer lost, and its retransmission lost too: the SACKs of data sent
+ * after the retransmission show it lost (RACK), and it goes a third time within a few
+ * RTTs, not after the 200 ms RTO.
+ */
+static void
+test_rack_lost_retransmission(void)
+{
+	const struct tq_wire_rule_stats *rs;
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	int r;
+
+	conf_defaults(&cfg);
+	if (!sim_start(&s, &cfg, 2 * MiB, 64 * KiB, 41))
+		goto out;
+	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, 500000, 0, 2);
+	if (run_case(&s, 60000) == 0) {
+		rs = tq_wire_rule_stats(s.wire, r);
+		CHECK(rs->matched == 3 && rs->dropped == 2, "sent %u times", rs->matched);
+		if (rs->matched == 3)
+			CHECK(rs->t_us[2] - rs->t_us[0] <= 20000,
+			      "third copy %" PRIu64 " us after the first", rs->t_us[2] - rs->t_us[0]);
+		CHECK(CTR(&s, tcp_lost_retransmits) >= 1, "%" PRIu64, CTR(&s, tcp_lost_retransmits));
+		CHECK(CTR(&s, tcp_rto_expired) == 0, "%" PRIu64, CTR(&s, tcp_rto_expired));
+	}
+out:
+	sim_end(&s);
+}
+
+/*
+ * One loss in a full 256 KiB window: everything after it (well over 64 segments, the
+ * ooo_max_segs default) waits out of order, as one run, and none is dropped: only the
+ * lost segment is sent twice.
+ */
+static void
+test_ooo_beyond_64_segments(void)
+{
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	int r;
+
+	conf_defaults(&cfg);
+	if (!sim_start(&s, &cfg, 4 * MiB, 0, 42))
+		goto out;
+	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, 3 * MiB, 0, 1);
+	if (run_case(&s, 60000) == 0) {
+		CHECK(tq_wire_rule_stats(s.wire, r)->dropped == 1, "not dropped");
+		CHECK(tq_wire_stats(s.wire, TQ_WIRE_CLIENT)->max_flight > 100 * MSS_TS,
+		      "at most %u in flight", tq_wire_stats(s.wire, TQ_WIRE_CLIENT)->max_flight);
+		CHECK(CTR(&s, tcp_ooo_segs) > cfg.ooo_max_segs, "%" PRIu64, CTR(&s, tcp_ooo_segs));
+		CHECK(CTR(&s, tcp_ooo_full) == 0, "%" PRIu64, CTR(&s, tcp_ooo_full));
+		CHECK(CTR(&s, tcp_retransmits) == 1, "%" PRIu64, CTR(&s, tcp_retransmits));
 	}
 out:
 	sim_end(&s);
@@ -766,7 +864,8 @@ test_tail_loss_probe(void)
 	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, n - 1, 0, 1);
 	if (run_case(&s, 60000) == 0) {
 		CHECK(tq_wire_rule_stats(s.wire, r)->dropped == 1, "tail not dropped");
-		CHECK(CTR(&s, tcp_tail_loss_probes) == 1, "%" PRIu64, CTR(&s, tcp_tail_loss_probes));
+		CHECK(CTR(&s, tcp_tail_loss_probes) >= 1, "%" PRIu64, CTR(&s, tcp_tail_loss_probes));
+		CHECK(CTR(&s, tcp_retransmits) == 1, "%" PRIu64, CTR(&s, tcp_retransmits));
 		CHECK(CTR(&s, tcp_rto_expired) == 0, "%" PRIu64, CTR(&s, tcp_rto_expired));
 	}
 out:
@@ -1198,6 +1297,70 @@ out:
 	sim_end(&s);
 }
 
+static bool
+wait_until_mark(void *ctx)
+{
+	struct sim *s = ctx;
+
+	return tq_wire_now_us(s->wire) >= s->t_mark;
+}
+
+/*
+ * Outgoing connects and TIME_WAIT (as Linux's tcp_tw_reuse): the client closed first and
+ * holds its 4-tuple in TIME_WAIT (2 MSL = 10 s). A connect whose port cursor lands on it
+ * right away takes the next port; after 1 s of silence, timestamps tell the incarnations
+ * apart and the connect takes the 4-tuple over, counted.
+ */
+static void
+test_connect_reuses_time_wait(void)
+{
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	uint16_t cport;
+
+	conf_defaults(&cfg);
+	cfg.msl_ms = 5000;
+	if (!sim_start(&s, &cfg, 64 * KiB, 64 * KiB, 43))
+		goto out;
+	s.wait_time_wait = false;
+	if (run_case(&s, 60000) != 0)
+		goto out;
+	cport = tq_wire_client_port(s.wire);
+	CHECK(tq_wire_conn(s.wire, TQ_WIRE_CLIENT) &&
+		      tq_wire_conn(s.wire, TQ_WIRE_CLIENT)->state == TQ_TCP_TIME_WAIT,
+	      "client not in TIME_WAIT");
+	/* too soon: another port */
+	ep_init(&s, &s.cli, "client", 0xabcdef, 0x123456, 32 * KiB, 32 * KiB);
+	ep_init(&s, &s.srv, "server", 0x123456, 0xabcdef, 32 * KiB, 32 * KiB);
+	tq_wire_history_reset(s.wire);
+	s.w->tcp->next_ephemeral = (uint16_t)(cport - 1);
+	if (run_case(&s, 60000) != 0)
+		goto out;
+	CHECK(tq_wire_client_port(s.wire) != cport, "TIME_WAIT port %u taken at once", cport);
+	CHECK(CTR(&s, tcp_time_wait_reused_connect) == 0, "%" PRIu64,
+	      CTR(&s, tcp_time_wait_reused_connect));
+	/* 1.1 s later: the same 4-tuple */
+	s.t_mark = tq_wire_now_us(s.wire) + 1100000;
+	tq_wire_wake_at(s.wire, s.t_mark);
+	if (tq_wire_run(s.wire, wait_until_mark, &s, 5000)) {
+		FAIL("%s", tq_wire_error(s.wire));
+		goto out;
+	}
+	ep_init(&s, &s.cli, "client", 0xfedcba, 0x654321, 32 * KiB, 32 * KiB);
+	ep_init(&s, &s.srv, "server", 0x654321, 0xfedcba, 32 * KiB, 32 * KiB);
+	tq_wire_history_reset(s.wire);
+	s.w->tcp->next_ephemeral = (uint16_t)(cport - 1);
+	s.wait_time_wait = true;
+	if (run_case(&s, 60000) != 0)
+		goto out;
+	CHECK(tq_wire_client_port(s.wire) == cport, "client port %u, then %u", cport,
+	      tq_wire_client_port(s.wire));
+	CHECK(CTR(&s, tcp_time_wait_reused_connect) == 1, "%" PRIu64,
+	      CTR(&s, tcp_time_wait_reused_connect));
+out:
+	sim_end(&s);
+}
+
 /* No backlog: the connection comes from a SYN cookie, data still exact. */
 static void
 test_syn_cookies(void)
@@ -1376,6 +1539,9 @@ main(int argc, char **argv)
 		TQ_TEST(test_sack_wide_hole),
 		TQ_TEST(test_lost_retransmission_rto_backoff),
 		TQ_TEST(test_tail_loss_probe),
+		TQ_TEST(test_rack_time_marking),
+		TQ_TEST(test_rack_lost_retransmission),
+		TQ_TEST(test_ooo_beyond_64_segments),
 		TQ_TEST(test_syn_lost),
 		TQ_TEST(test_synack_lost),
 		TQ_TEST(test_handshake_ack_lost),
@@ -1398,6 +1564,7 @@ main(int argc, char **argv)
 		TQ_TEST(test_simultaneous_close),
 		TQ_TEST(test_rst_in_window_challenge_ack),
 		TQ_TEST(test_time_wait_reuse),
+		TQ_TEST(test_connect_reuses_time_wait),
 		TQ_TEST(test_syn_cookies),
 		TQ_TEST(test_syn_cookies_ack_lost),
 		TQ_TEST(test_mbuf_exhaustion),
