@@ -117,7 +117,7 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 	struct tq_tcp_worker *t;
 	struct rte_hash_parameters hp = {0};
 	char name[RTE_HASH_NAMESIZE];
-	uint32_t n = tq_tcp_cfg.max_conns;
+	uint32_t n = tq_tcp_cfg.max_conns, pool_n;
 	int ret;
 
 	if (n == 0) { /* no config given (tests, tools): the defaults */
@@ -137,13 +137,23 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 
 		c->idx = i;
 		c->w = w;
-		c->ooo = rte_zmalloc_socket("tq_tcp_ooo",
-					    tq_tcp_cfg.ooo_max_segs * sizeof(*c->ooo), 0, socket);
-		if (!c->ooo)
-			goto nomem;
 		c->next_free = t->free;
 		t->free = c;
 	}
+	/*
+	 * Out-of-order arrays for an eighth of the connections (at least 1,024) at once: a TCB
+	 * takes one at its first out-of-order segment and gives it back once the holes fill,
+	 * so idle connections hold none (1 KiB each by default). Beyond: tcp_ooo_no_memory.
+	 */
+	snprintf(name, sizeof(name), "tq_ooo_%u", w->id);
+	pool_n = n / 8 > 1024 ? n / 8 : 1024;
+	if (pool_n > n)
+		pool_n = n;
+	t->ooo_pool = rte_mempool_create(name, pool_n + 63,
+					 t->ooo_cap * sizeof(struct tq_tcp_ooo_seg), 32, 0, NULL,
+					 NULL, NULL, NULL, socket, 0);
+	if (!t->ooo_pool)
+		goto nomem;
 	snprintf(name, sizeof(name), "tq_tcb_%u", w->id);
 	hp.name = name;
 	hp.entries = n < 8 ? 8 : n;
@@ -157,8 +167,10 @@ tq_tcp_worker_init(struct tq_worker *w, int socket)
 	if (ret)
 		goto nomem;
 	snprintf(name, sizeof(name), "tq_clone_%u", w->id);
-	t->clone_pool = rte_pktmbuf_pool_create(name, 4 * n < 8191 ? 8191 : 4 * n - 1, 256, 0, 0,
-						socket);
+	/* indirect mbufs for segments in flight: 4 per connection up to 64 Ki (an idle
+	 * connection holds none; 4 per slot at 100k connections was 800 bytes each) */
+	pool_n = 4 * n < 8192 ? 8192 : 4 * n > 65536 ? 65536 : 4 * n;
+	t->clone_pool = rte_pktmbuf_pool_create(name, pool_n - 1, 256, 0, 0, socket);
 	if (!t->clone_pool)
 		goto nomem;
 	/* RACK rings for up to 1,024 connections sending at once (6 KiB each); beyond,
@@ -217,13 +229,13 @@ tq_tcp_worker_free(struct tq_worker *w)
 				c->sq_head = NULL;
 				tq_tcp_ooo_purge(c);
 			}
-			rte_free(c->ooo);
 		}
 		rte_free(t->conns);
 	}
 	rte_hash_free(t->table);
 	tq_timer_wheel_free(&t->wheel);
 	rte_mempool_free(t->clone_pool);
+	rte_mempool_free(t->ooo_pool);
 	rte_mempool_free(t->txrec_pool);
 	rte_free(t);
 	w->tcp = NULL;

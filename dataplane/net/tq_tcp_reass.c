@@ -56,13 +56,31 @@ ooo_remove(struct tq_tcp_conn *c, unsigned int i)
 	c->ooo_n--;
 }
 
+/* The array goes back to the worker's pool once nothing waits in it. */
+static void
+ooo_release_if_empty(struct tq_tcp_conn *c)
+{
+	if (c->ooo_n || !c->ooo)
+		return;
+	rte_mempool_put(c->w->tcp->ooo_pool, c->ooo);
+	c->ooo = NULL;
+}
+
 void
 tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_mbuf *m)
 {
-	struct tq_tcp_ooo_seg *q = c->ooo;
+	struct tq_tcp_ooo_seg *q;
 	unsigned int i;
 	uint16_t segs;
 	bool whole;
+
+	if (!c->ooo && rte_mempool_get(c->w->tcp->ooo_pool, (void **)&c->ooo) < 0) {
+		c->ooo = NULL;
+		c->w->ctr[TQ_CTR_tcp_ooo_no_memory]++;
+		rte_pktmbuf_free(m); /* the peer sends it again */
+		return;
+	}
+	q = c->ooo;
 
 	c->ooo_last = seq; /* RFC 2018 4: the next ACK reports this segment's block first */
 	/* find the first queued run that ends after our start */
@@ -74,6 +92,7 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 
 		if (covered >= len) {
 			rte_pktmbuf_free(m);
+			ooo_release_if_empty(c);
 			return;
 		}
 		m = chain_adj(m, covered);
@@ -93,6 +112,7 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 	segs = m->nb_segs;
 	if (len == 0) {
 		rte_pktmbuf_free(m);
+		ooo_release_if_empty(c);
 		return;
 	}
 	/* the window bounds the bytes; this bounds the mbufs (tiny segments) */
@@ -135,6 +155,7 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 full:
 	c->w->ctr[TQ_CTR_tcp_ooo_full]++;
 	rte_pktmbuf_free(m);
+	ooo_release_if_empty(c);
 }
 
 void
@@ -165,6 +186,7 @@ tq_tcp_ooo_pull(struct tq_tcp_conn *c)
 			c->app->on_data(c, s.m);
 		}
 	}
+	ooo_release_if_empty(c);
 }
 
 void
@@ -175,4 +197,5 @@ tq_tcp_ooo_purge(struct tq_tcp_conn *c)
 	c->ooo_n = 0;
 	c->ooo_bytes = 0;
 	c->ooo_mbufs = 0;
+	ooo_release_if_empty(c);
 }

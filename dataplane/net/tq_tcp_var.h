@@ -164,7 +164,7 @@ struct tq_tcp_conn {
 	uint32_t ooo_mbufs;     /* mbufs the queue holds (hard bound: see tq_tcp_reass.c) */
 	uint32_t ooo_last;      /* seq of the last out-of-order arrival: its SACK block goes first */
 	uint16_t ooo_n;
-	struct tq_tcp_ooo_seg *ooo; /* ooo_max_segs runs, sorted by seq; owned */
+	struct tq_tcp_ooo_seg *ooo; /* runs sorted by seq, from ooo_pool while ooo_n > 0, else NULL */
 
 	/* RACK-TLP (RFC 8985); owned ring, NULL when nothing is in flight */
 	struct tq_tcp_txring *txr;
@@ -203,7 +203,8 @@ struct tq_tcp_worker {
 	uint64_t now_tick;
 	struct rte_mempool *clone_pool; /* indirect mbufs for zero-copy segments */
 	struct rte_mempool *txrec_pool; /* struct tq_tcp_txring, RACK's records */
-	uint32_t ooo_cap;            /* entries of each TCB's ooo array (ooo_max_segs at boot) */
+	uint32_t ooo_cap;            /* entries of an ooo array (ooo_max_segs at boot) */
+	struct rte_mempool *ooo_pool; /* ooo arrays: a TCB holds one only while data waits in it */
 	uint32_t full_raddr;         /* connect found no port for full_raddr:full_rport ... */
 	uint16_t full_rport;
 	uint64_t full_tick;          /* ... at this tick (0 = no such memory) */

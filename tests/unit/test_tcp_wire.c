@@ -844,6 +844,64 @@ out:
 }
 
 /*
+ * Out-of-order arrays are lent: one loss puts the receiver's TCB on one, and once the hole
+ * fills it goes back to the worker's pool (idle connections hold none).
+ */
+static void
+test_ooo_array_lent(void)
+{
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	unsigned int all = 0;
+	int r;
+
+	conf_defaults(&cfg);
+	if (!sim_start(&s, &cfg, 1 * MiB, 0, 43))
+		goto out;
+	all = rte_mempool_avail_count(s.w->tcp->ooo_pool);
+	r = drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, 512 * KiB, 0, 1);
+	if (run_case(&s, 60000) == 0) {
+		CHECK(tq_wire_rule_stats(s.wire, r)->dropped == 1, "not dropped");
+		CHECK(CTR(&s, tcp_ooo_segs) > 0, "no out-of-order segment");
+		CHECK(rte_mempool_avail_count(s.w->tcp->ooo_pool) == all,
+		      "%u of %u arrays back", rte_mempool_avail_count(s.w->tcp->ooo_pool), all);
+		CHECK(CTR(&s, tcp_ooo_no_memory) == 0, "%" PRIu64, CTR(&s, tcp_ooo_no_memory));
+	}
+out:
+	sim_end(&s);
+}
+
+/*
+ * No out-of-order array to be had (the pool emptied here by hand): what arrives beyond a
+ * hole is dropped and counted, and the sender's recovery still delivers every byte.
+ */
+static void
+test_ooo_no_array(void)
+{
+	struct tq_tcp_conf cfg;
+	struct sim s;
+	void **taken = NULL;
+	unsigned int n = 0;
+
+	conf_defaults(&cfg);
+	if (!sim_start(&s, &cfg, 256 * KiB, 0, 44))
+		goto out;
+	n = rte_mempool_avail_count(s.w->tcp->ooo_pool);
+	taken = calloc(n, sizeof(*taken));
+	CHECK(taken && rte_mempool_get_bulk(s.w->tcp->ooo_pool, taken, n) == 0, "drain %u", n);
+	drop_rule(&s, TQ_WIRE_CLIENT, 0, 0, true, true, 64 * KiB, 0, 1);
+	if (run_case(&s, 120000) == 0) {
+		CHECK(CTR(&s, tcp_ooo_no_memory) > 0, "%" PRIu64, CTR(&s, tcp_ooo_no_memory));
+		CHECK(CTR(&s, tcp_ooo_segs) == 0, "%" PRIu64, CTR(&s, tcp_ooo_segs));
+	}
+	if (taken)
+		rte_mempool_put_bulk(s.w->tcp->ooo_pool, taken, n);
+	free(taken);
+out:
+	sim_end(&s);
+}
+
+/*
  * The last data segment of a transfer lost: a tail loss probe, not a timeout, repairs it.
  * rto_min is 1 s here: tachyon arms the probe only when it comes before the RTO, and for
  * a lone segment in flight the probe waits 2 SRTT + 200 ms (RFC 8985 7.2's WCDelAckT),
@@ -1542,6 +1600,8 @@ main(int argc, char **argv)
 		TQ_TEST(test_rack_time_marking),
 		TQ_TEST(test_rack_lost_retransmission),
 		TQ_TEST(test_ooo_beyond_64_segments),
+		TQ_TEST(test_ooo_array_lent),
+		TQ_TEST(test_ooo_no_array),
 		TQ_TEST(test_syn_lost),
 		TQ_TEST(test_synack_lost),
 		TQ_TEST(test_handshake_ack_lost),
