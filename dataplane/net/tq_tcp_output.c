@@ -325,6 +325,10 @@ void
 tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 {
 	bool sent = false, failed = false;
+	/* RACK's pipe, walked once per call: each new segment then adds its length (a walk per
+	 * segment made a flight's output quadratic in its records: 7.6 % of an MQTT worker) */
+	bool rack_pipe_ok = false;
+	uint32_t rack_pipe = 0;
 
 	switch (c->state) {
 	case TQ_TCP_ESTABLISHED:
@@ -343,11 +347,20 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 		return;
 	}
 	for (;;) {
+		uint32_t nxt0 = c->snd_nxt;
 		uint32_t room = c->sb_n ? skip_sacked(c) : UINT32_MAX;
 		/* the peer's window bounds the sequence span; cwnd bounds what is in the network */
 		uint32_t inflight = c->snd_nxt - c->snd_una;
-		uint32_t pipe = c->txr ? tq_tcp_rack_pipe(c) :
-			inflight - (c->sb_n ? sacked_below(c, c->snd_nxt) : 0);
+		uint32_t pipe;
+		bool new_data;
+
+		if (c->snd_nxt != nxt0)
+			rack_pipe_ok = false; /* moved over SACKed data: count again */
+		if (c->txr && !rack_pipe_ok) {
+			rack_pipe = tq_tcp_rack_pipe(c);
+			rack_pipe_ok = true;
+		}
+		pipe = c->txr ? rack_pipe : inflight - (c->sb_n ? sacked_below(c, c->snd_nxt) : 0);
 		uint32_t win = c->snd_wnd;
 		uint32_t off = inflight, unsent, len;
 		uint8_t fl = TQ_TCP_ACK;
@@ -401,11 +414,16 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 			fl |= TQ_TCP_FIN;
 		if (len == unsent)
 			fl |= TQ_TCP_PSH;
+		new_data = tq_seq_ge(c->snd_nxt, c->snd_max);
 		if (send_segment(c, fl, c->snd_nxt, off, len)) {
 			failed = true;
 			break;
 		}
-		if (tq_seq_lt(c->snd_nxt, c->snd_max))
+		if (new_data && !(fl & TQ_TCP_FIN) && c->txr)
+			rack_pipe += len; /* its record: neither SACKed nor lost, below snd_nxt */
+		else
+			rack_pipe_ok = false; /* going back after a timeout, or the FIN: count again */
+		if (!new_data)
 			c->w->ctr[TQ_CTR_tcp_retransmits]++;
 		if (!c->rtt_timing && tq_seq_ge(c->snd_nxt, c->snd_max)) {
 			c->rtt_timing = true;
