@@ -36,6 +36,7 @@
 # failure or Ctrl-C. Numbers are never asserted: bench/RESULTS.md records them.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/bench.sh"
 cd "$TQ_ROOT"
 
 DUR=10
@@ -100,7 +101,6 @@ OUT=$(cd "$OUT" && pwd)
 CSV=$OUT/results.csv
 SOCK=/run/tachyon/amqpb-$ID.sock # memif's abstract socket: nothing on disk
 NS=tq-amqpb-$ID
-pids=()
 SUT_PID=
 PER_RUN_UP=
 PER_RUN_DOWN=
@@ -129,37 +129,12 @@ rabbit_stop() {
 }
 
 cleanup() {
-	local p
 	rabbit_stop
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	tq_stop_all
 	ip netns del "$NS" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID: SIGTERM, wait, forget it
-stop() {
-	local p=$1 q=() x
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
-
-# forget PID: it was waited for (never signal a reaped PID: it may be someone else's now)
-forget() {
-	local q=() x
-	for x in "${pids[@]}"; do [ "$x" = "$1" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
 
 # cpu_ticks PID: user + system clock ticks so far
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

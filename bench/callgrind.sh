@@ -30,6 +30,7 @@
 # valgrind if missing.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/bench.sh"
 START_DIR=$PWD
 cd "$TQ_ROOT"
 
@@ -67,13 +68,8 @@ case $BDIR in
 *) B=$TQ_ROOT/$BDIR ;;
 esac
 if [ "$BUILD" = 1 ]; then
-	tq_log "build (release) in $B: tachyond, tachyonctl, tq_loadgen"
-	if [ -f "$B/build.ninja" ]; then
-		meson setup --reconfigure "$B" "$TQ_ROOT" -Dbuildtype=release >/dev/null
-	else
-		meson setup "$B" "$TQ_ROOT" -Dbuildtype=release >/dev/null
-	fi
-	ninja -C "$B" -j2 control/tachyond control/tachyonctl bench/loadgen/tq_loadgen >/dev/null
+	tq_bench_build "$B" "$(mktemp /tmp/tq-cg-build-XXXXXX.log)" control/tachyond control/tachyonctl \
+		bench/loadgen/tq_loadgen
 fi
 TACHYOND=$B/control/tachyond
 TACHYONCTL=$B/control/tachyonctl
@@ -98,31 +94,12 @@ ID=$$
 SRV_PREFIX=tq-cg-srv-$ID
 SOCK=/run/tachyon/cg-$ID.sock # abstract: nothing on disk
 HOLD=$((WIN + 4))             # quiet: 1 s to settle, the idle window, room to spare
-pids=()
 
 cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	tq_stop_all 300
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID [TENTHS]: SIGTERM, wait (valgrind takes a while to write its last dump)
-stop() {
-	local p=$1 q=() x
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq "${2:-100}"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
 
 # counters: the message counters of tachyond's worker, "name value" lines
 counters() {
@@ -205,7 +182,6 @@ import collections, csv, os, re, sys
 cell, route, out, top = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 ROOT = "tq_worker_poll_once"
 
-
 def parse(path):
     """Per function: self Ir, inclusive Ir of its calls, calls received, callees."""
     names = {}
@@ -248,13 +224,11 @@ def parse(path):
     incl = {f: self_ir[f] + call_ir[f] for f in set(self_ir) | set(call_ir)}
     return incl, calls, callees
 
-
 busy, bcalls, tree = parse(os.path.join(out, "callgrind.out.%s.busy" % cell))
 idle, icalls, _ = parse(os.path.join(out, "callgrind.out.%s.idle" % cell))
 msgs = bcalls[route]
 if msgs == 0:
     sys.exit("%s: no call of %s in the busy dump" % (cell, route))
-
 
 def extra(f):
     """f's busy inclusive Ir minus its idle Ir per call times its busy calls."""
@@ -263,14 +237,12 @@ def extra(f):
         b -= bcalls[f] * idle[f] / icalls[f]
     return b
 
-
 def ctr(path):
     d = {}
     for line in open(path):
         k, v = line.split()
         d[k] = int(v)
     return d
-
 
 c0 = ctr(os.path.join(out, cell + "-counters-before.txt"))
 c1 = ctr(os.path.join(out, cell + "-counters-after.txt"))

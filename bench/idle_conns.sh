@@ -30,6 +30,7 @@
 # Needs root (DPDK). Installs nothing beyond scripts/lib/common.sh's packages.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/bench.sh"
 START_DIR=$PWD
 cd "$TQ_ROOT"
 
@@ -81,13 +82,8 @@ case $BDIR in
 *) B=$TQ_ROOT/$BDIR ;;
 esac
 if [ "$BUILD" = 1 ]; then
-	tq_log "build (release) in $B: tachyond, tachyonctl, tq_loadgen"
-	if [ -f "$B/build.ninja" ]; then
-		meson setup --reconfigure "$B" "$TQ_ROOT" -Dbuildtype=release >/dev/null
-	else
-		meson setup "$B" "$TQ_ROOT" -Dbuildtype=release >/dev/null
-	fi
-	ninja -C "$B" -j2 control/tachyond control/tachyonctl bench/loadgen/tq_loadgen >/dev/null
+	tq_bench_build "$B" "$(mktemp /tmp/tq-idle-build-XXXXXX.log)" control/tachyond control/tachyonctl \
+		bench/loadgen/tq_loadgen
 fi
 TACHYOND=$B/control/tachyond
 TACHYONCTL=$B/control/tachyonctl
@@ -110,33 +106,14 @@ SUT_CPU=1
 LOAD_CPU=0
 ID=$$
 SRV_PREFIX=tq-idle-srv-$ID
-pids=()
 SRV_PID=
 CLI_PID=
 
 cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	tq_stop_all
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID: SIGTERM, wait, forget it
-stop() {
-	local p=$1 q=() x
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
 
 # the memif pairs: vdev and address arguments of one side (server or client)
 SRV_ARGS=()

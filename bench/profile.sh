@@ -18,6 +18,7 @@
 # and pass --no-build --build-dir DIR. Numbers are never asserted.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/bench.sh"
 START_DIR=$PWD
 cd "$TQ_ROOT"
 
@@ -71,14 +72,8 @@ esac
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 if [ "$BUILD" = 1 ]; then
-	tq_log "build (release) in $B"
-	if [ -f "$B/build.ninja" ]; then
-		meson setup --reconfigure "$B" "$TQ_ROOT" -Dbuildtype=release >"$OUT/build.log"
-	else
-		meson setup "$B" "$TQ_ROOT" -Dbuildtype=release >"$OUT/build.log"
-	fi
-	ninja -C "$B" -j2 control/tachyond control/tachyonctl bench/loadgen/tq_loadgen \
-		>>"$OUT/build.log" || { tail -30 "$OUT/build.log" >&2; tq_die "build failed"; }
+	tq_bench_build "$B" "$OUT/build.log" control/tachyond control/tachyonctl \
+		bench/loadgen/tq_loadgen
 fi
 TACHYOND=$B/control/tachyond
 TACHYONCTL=$B/control/tachyonctl
@@ -88,26 +83,8 @@ ID=$$
 SOCK=/run/tachyon/prof-$ID.sock # memif's abstract socket: nothing on disk
 SUT_CPU=1
 LOAD_CPU=0
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
+trap tq_stop_all EXIT
 trap 'exit 130' INT TERM
-stop() { # PID: SIGTERM, wait, forget
-	local p=$1 q=() x
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
 
 {
 	echo "# tachyond's worker at peak load: perf self time by function"
@@ -148,9 +125,7 @@ for cell in "${CELLS[@]}"; do
 	perf record -g -q -o "$OUT/$cell.perf.data" -p "$spid" -- sleep "$DUR" >/dev/null 2>&1 ||
 		echo "    perf record failed" >&2
 	wait "$lpid" || echo "    tq_loadgen exit $? (see $OUT/$cell.loadgen.log)" >&2
-	q=()
-	for x in "${pids[@]}"; do [ "$x" = "$lpid" ] || q+=("$x"); done
-	pids=("${q[@]}")
+	forget "$lpid"
 	stop "$spid"
 	perf report -i "$OUT/$cell.perf.data" --no-children --sort symbol --stdio 2>/dev/null |
 		grep -v '^$' >"$OUT/$cell.perf.txt" || true

@@ -12,6 +12,7 @@
 # failure or Ctrl-C. Raw outputs stay in a temporary directory it names.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/bench.sh"
 cd "$TQ_ROOT"
 
 DUR=10
@@ -55,31 +56,14 @@ NS_CLI=tq-vs-$ID-cli
 SRV_IP=198.18.7.2
 CLI_IP=198.18.7.1
 OUT=$(mktemp -d /tmp/tq-vs-linux-XXXXXX)
-pids=()
 
 cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	tq_stop_all
 	ip netns del "$NS_SRV" 2>/dev/null || true
 	ip netns del "$NS_CLI" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID: SIGTERM, wait, forget it
-stop() {
-	local p=$1 q=()
-	kill -TERM "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	for x in "${pids[@]}"; do [ "$x" = "$p" ] || q+=("$x"); done
-	pids=("${q[@]}")
-}
 
 # run NAME CMD...: in the background (so cleanup can reach it), output in $OUT/NAME.log
 run() {
@@ -89,7 +73,7 @@ run() {
 	p=$!
 	pids+=("$p")
 	wait "$p" || rc=$?
-	stop "$p"
+	forget "$p"
 	grep -E '^(bulk|rr|cps|request|connect|stack|errors):' "$OUT/$name.log" | sed "s/^/    /" >&2 || true
 	[ "$rc" -eq 0 ] || echo "    ($name exited $rc; see $OUT/$name.log)" >&2
 }
