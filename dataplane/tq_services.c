@@ -8,19 +8,65 @@
 #include "tq_services.h"
 
 /*
- * echo: every received chain goes back as it is (zero copy). When the send queue is full
- * the chain waits in the connection's user pointer and is not released, so the receive
- * window closes until on_writable: the peer is slowed down, nothing is dropped.
+ * echo: every received chain goes back as it is (zero copy). What the send queue cannot
+ * take waits in the connection's user pointer and is not released, so the receive window
+ * closes until on_writable: the peer is slowed down, nothing is dropped. The mbufs that fit
+ * go at once (whole mbufs, in order): waiting for room for the whole chain drained the send
+ * queue to its last ACK before anything more went out.
  */
+
+/* Cut the chain @m after the mbufs that fit in @room bytes; returns the rest, or @m itself
+ * when not even its first mbuf fits (then nothing is cut). */
+static struct rte_mbuf *
+chain_cut(struct rte_mbuf *m, uint32_t room)
+{
+	struct rte_mbuf *prev = NULL, *s = m;
+	uint32_t len = 0;
+	uint16_t n = 0;
+
+	while (s && len + s->data_len <= room) {
+		len += s->data_len;
+		n++;
+		prev = s;
+		s = s->next;
+	}
+	if (!prev || !s)
+		return prev ? NULL : m;
+	prev->next = NULL;
+	s->nb_segs = (uint16_t)(m->nb_segs - n);
+	s->pkt_len = m->pkt_len - len;
+	m->nb_segs = n;
+	m->pkt_len = len;
+	return s;
+}
+
 static void
 echo_flush(struct tq_tcp_conn *c)
 {
-	struct rte_mbuf *m = tq_tcp_user(c);
+	struct rte_mbuf *m = tq_tcp_user(c), *rest;
 	uint32_t len;
 
 	if (!m)
 		return;
 	len = rte_pktmbuf_pkt_len(m);
+	if (len > tq_tcp_send_space(c) && (rest = chain_cut(m, tq_tcp_send_space(c)))) {
+		if (rest == m) { /* nothing fits yet */
+			tq_tcp_want_writable(c);
+			return;
+		}
+		len = rte_pktmbuf_pkt_len(m);
+		if (tq_tcp_send(c, m) != 0) { /* cannot happen: it fit; keep the order anyway */
+			if (rte_pktmbuf_chain(m, rest)) {
+				tq_tcp_abort(c);
+				rte_pktmbuf_free(rest);
+			}
+			return;
+		}
+		tq_tcp_set_user(c, rest);
+		tq_tcp_rx_release(c, len);
+		tq_tcp_want_writable(c);
+		return;
+	}
 	if (tq_tcp_send(c, m) == 0) {
 		tq_tcp_set_user(c, NULL);
 		tq_tcp_rx_release(c, len);
