@@ -194,25 +194,6 @@ nomem:
 	return -ENOMEM;
 }
 
-/*
- * Free a send queue. It links the chains the application sent through ->next, so its
- * head's nb_segs and pkt_len do not describe the whole list (rte_pktmbuf_free's sanity
- * check, with RTE_LIBRTE_MBUF_DEBUG, panics on it): free it segment by segment.
- */
-static void
-sq_free(struct rte_mbuf *m)
-{
-	while (m) {
-		struct rte_mbuf *next = m->next;
-
-		m->next = NULL;
-		m->nb_segs = 1;
-		m->pkt_len = m->data_len;
-		rte_pktmbuf_free_seg(m);
-		m = next;
-	}
-}
-
 void
 tq_tcp_worker_free(struct tq_worker *w)
 {
@@ -225,7 +206,7 @@ tq_tcp_worker_free(struct tq_worker *w)
 			struct tq_tcp_conn *c = &t->conns[i];
 
 			if (c->state != TQ_TCP_CLOSED) {
-				sq_free(c->sq_head);
+				tq_tcp_chain_free(c->sq_head);
 				c->sq_head = NULL;
 				tq_tcp_ooo_purge(c);
 			}
@@ -295,7 +276,7 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	if (c->state == TQ_TCP_CLOSED)
 		return;
 	tq_tcp_timers_clear(c);
-	sq_free(c->sq_head);
+	tq_tcp_chain_free(c->sq_head);
 	c->sq_head = c->sq_tail = NULL;
 	c->sq_cur = NULL;
 	c->sq_bytes = 0;

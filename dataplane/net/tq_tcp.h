@@ -105,6 +105,25 @@ int tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport,
 		   const struct tq_tcp_app *app, void *user, struct tq_tcp_conn **out);
 
 /*
+ * Free a chain linked through ->next beyond what its head's nb_segs and pkt_len say (a send
+ * queue, an application's pending output whose nb_segs saturates), mbuf by mbuf:
+ * rte_pktmbuf_free trusts the head's counts (and with RTE_LIBRTE_MBUF_DEBUG panics on them).
+ */
+static inline void
+tq_tcp_chain_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
+
+/*
  * Queue the chain @m for sending. Returns 0 (@m now belongs to the stack), -ENOBUFS
  * (send queue full: @m stays the caller's; on_writable follows), -ENOTCONN or -EPIPE
  * (after shutdown).

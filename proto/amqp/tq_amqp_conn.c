@@ -24,21 +24,6 @@
 
 #define CTL_BACKLOG_MAX (256 * 1024)
 
-/* Free a pending-output chain segment by segment (its head's nb_segs saturates). */
-static void
-ctl_free(struct rte_mbuf *m)
-{
-	while (m) {
-		struct rte_mbuf *next = m->next;
-
-		m->next = NULL;
-		m->nb_segs = 1;
-		m->pkt_len = m->data_len;
-		rte_pktmbuf_free_seg(m);
-		m = next;
-	}
-}
-
 static void
 ctl_flush(struct tq_amqp_conn *c)
 {
@@ -57,7 +42,7 @@ ctl_flush(struct tq_amqp_conn *c)
 		c->ctl_blocked = true;
 		tq_tcp_want_writable(c->tcp);
 	} else {
-		ctl_free(c->ctl);
+		tq_tcp_chain_free(c->ctl);
 		c->ctl = NULL;
 		c->ctl_len = 0;
 		c->ctl_blocked = false;
@@ -844,7 +829,7 @@ amqp_closed(struct tq_tcp_conn *t, int err)
 			wk->connected--;
 	tq_timer_stop(&wk->wheel, c->hb_timer);
 	rx_free(c);
-	ctl_free(c->ctl);
+	tq_tcp_chain_free(c->ctl);
 	wk->conns[c->slot] = NULL;
 	tq_tcp_set_user(t, NULL);
 	free(c);

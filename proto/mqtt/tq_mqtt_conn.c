@@ -26,22 +26,6 @@
 
 #define CTL_BACKLOG_MAX (64 * 1024) /* output bytes waiting for TCP before we stop reading */
 
-
-/* Free a pending chain segment by segment (its head's nb_segs saturates). */
-static void
-out_free(struct rte_mbuf *m)
-{
-	while (m) {
-		struct rte_mbuf *next = m->next;
-
-		m->next = NULL;
-		m->nb_segs = 1;
-		m->pkt_len = m->data_len;
-		rte_pktmbuf_free_seg(m);
-		m = next;
-	}
-}
-
 static void
 dirty_unlink(struct tq_mqtt_conn *c)
 {
@@ -102,7 +86,7 @@ tq_mqtt_out_flush(struct tq_mqtt_conn *c)
 	if (rc == 0 && unlikely(c->w->prio_conns))
 		tq_prio_tx_count(c->w, tq_tcp_prio(c->tcp), len);
 	if (rc != 0) /* -EPIPE, -ENOTCONN: nothing will be sent */
-		out_free(c->ctl);
+		tq_tcp_chain_free(c->ctl);
 	c->ctl = c->ctl_tail = NULL;
 	c->ctl_len = 0;
 }
@@ -115,7 +99,7 @@ tq_mqtt_out_chain(struct tq_mqtt_conn *c, struct rte_mbuf *m)
 
 	/*
 	 * TCP reads the chain through next and data_len only, so nb_segs just saturates
-	 * instead of limiting how much may wait (out_free frees it segment by segment).
+	 * instead of limiting how much may wait (tq_tcp_chain_free frees it segment by segment).
 	 */
 	if (c->ctl) {
 		c->ctl_tail->next = m;
@@ -484,7 +468,7 @@ conn_free(struct tq_mqtt_conn *c)
 	conn_free_rx(c);
 	if (c->dirty)
 		dirty_unlink(c);
-	out_free(c->ctl);
+	tq_tcp_chain_free(c->ctl);
 	if (c->aliases) {
 		for (uint32_t i = 0; i <= c->alias_max; i++)
 			free(c->aliases[i].topic);
