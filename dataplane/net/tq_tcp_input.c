@@ -191,6 +191,56 @@ rtt_from_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 	}
 }
 
+/* The cut of the last recovery was for segments that were late, not lost: take it back
+ * (RFC 3708, RFC 3522). The rest of that window is recovered without another cut. */
+static void
+undo_cut(struct tq_tcp_conn *c)
+{
+	c->w->ctr[TQ_CTR_tcp_spurious_undo]++;
+	c->cwnd = RTE_MAX(c->cwnd, c->undo_cwnd);
+	c->ssthresh = RTE_MAX(c->ssthresh, c->undo_ssthresh);
+	c->in_recovery = false;
+	c->dupacks = 0;
+	c->undo_ok = false;
+	c->undo_eifel = false;
+}
+
+/*
+ * RFC 2883: the first SACK block of @v is a D-SACK when it lies below the cumulative ACK
+ * or inside the second block: the peer received that span twice. When it is one of this
+ * recovery's retransmissions and the last of them still unreported, every one was
+ * spurious (RFC 3708): undo the cut.
+ */
+static bool
+dsack_check(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
+{
+	const struct tq_tcp_opts *o = &v->opts;
+	struct tq_tcp_sack_block b;
+
+	if (!c->sack_ok || !(o->present & TQ_TCP_OPT_SACK) || o->sack_count == 0)
+		return false;
+	b = o->sack[0];
+	if (!tq_seq_lt(b.start, b.end) || tq_seq_gt(b.end, c->snd_max))
+		return false;
+	if (!tq_seq_le(b.end, v->ack) &&
+	    !(o->sack_count > 1 && tq_seq_ge(b.start, o->sack[1].start) &&
+	      tq_seq_le(b.end, o->sack[1].end)))
+		return false;
+	c->w->ctr[TQ_CTR_tcp_dsack_rx]++;
+	if (!c->undo_ok || c->undo_full || c->undo_n == 0)
+		return true;
+	for (unsigned int i = 0; i < c->undo_n; i++) {
+		if (tq_seq_le(b.start, c->undo_rx[i].start) && tq_seq_ge(b.end, c->undo_rx[i].end)) {
+			/* one retransmission per report: a span sent three times needs two */
+			c->undo_rx[i] = c->undo_rx[--c->undo_n];
+			if (c->undo_n == 0)
+				undo_cut(c);
+			break;
+		}
+	}
+	return true;
+}
+
 /* An ACK that acknowledges new data (snd_una < ack <= snd_max). Returns true if our FIN
  * is now acknowledged. */
 static bool
@@ -205,6 +255,14 @@ new_ack(struct tq_tcp_conn *c, const struct tq_tcp_view *v)
 	}
 	rtt_from_ack(c, v);
 	tq_tcp_rack_acked(c, v->ack);
+	/* Eifel (RFC 3522): the ACK for our first retransmission echoes a timestamp older
+	 * than it, so the original made it: the recovery was spurious */
+	if (c->undo_eifel && tq_seq_ge(v->ack, c->undo_end)) {
+		c->undo_eifel = false;
+		if (c->undo_ok && (v->opts.present & TQ_TCP_OPT_TS) && v->opts.ts_ecr &&
+		    tq_seq_lt(v->opts.ts_ecr, c->undo_tsval))
+			undo_cut(c);
+	}
 	data = RTE_MIN(acked, c->sq_bytes);
 	tq_tcp_sq_acked(c, data);
 	if (acked > data && c->fin_queued)
@@ -253,6 +311,13 @@ static void
 enter_recovery(struct tq_tcp_conn *c)
 {
 	c->w->ctr[TQ_CTR_tcp_fast_retransmits]++;
+	c->undo_cwnd = c->cwnd;
+	c->undo_ssthresh = c->ssthresh;
+	c->undo_ok = true;
+	c->undo_first = true;
+	c->undo_eifel = false;
+	c->undo_full = false;
+	c->undo_n = 0;
 	c->cc->on_loss(c);
 	c->recover = c->snd_max;
 	c->in_recovery = true;
@@ -266,10 +331,11 @@ dup_ack(struct tq_tcp_conn *c)
 	c->w->ctr[TQ_CTR_tcp_dup_acks_rx]++;
 	if (c->txr) {
 		/* RACK decides by time; three dup ACKs still mark the first segment lost (a
-		 * peer that sends no SACK blocks), and tq_tcp_rack_recover resends it */
+		 * peer that sends no SACK blocks), and tq_tcp_rack_recover resends it, until
+		 * the path showed reordering (RFC 8985 6.2: DupThresh only while it has not) */
 		struct tq_tcp_txrec *r = &c->txr->r[c->txr->head];
 
-		if (++c->dupacks == 3 && !c->in_recovery && c->txr->n &&
+		if (++c->dupacks == 3 && !c->in_recovery && !c->rack_reord && c->txr->n &&
 		    !(r->flags & TQ_TCP_TXREC_SACKED))
 			r->flags |= TQ_TCP_TXREC_LOST;
 		return;
@@ -421,7 +487,7 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	struct tq_worker *w = c->w;
 	uint32_t seq = v->seq, len = (uint32_t)v->payload_len, wnd;
 	uint8_t fl = v->flags;
-	bool fin_acked = false;
+	bool fin_acked = false, dsack = false;
 
 	c->last_rx_tsc = w->now;
 	c->probes = 0;
@@ -475,6 +541,10 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	if (!acceptable(c, seq, len + !!(fl & TQ_TCP_SYN) + !!(fl & TQ_TCP_FIN), wnd)) {
 		if (!(fl & TQ_TCP_RST)) {
 			w->ctr[TQ_CTR_tcp_out_of_window]++;
+			/* data we have already: a duplicate, reported as such (RFC 2883) */
+			if (len && tq_seq_le(seq + len, c->rcv_nxt) &&
+			    tq_seq_gt(seq, c->irs))
+				tq_tcp_dsack_note(c, seq, seq + len);
 			tq_tcp_send_ctl(c, TQ_TCP_ACK, c->snd_nxt);
 			/* RFC 9293: a retransmitted FIN in TIME_WAIT restarts the 2 MSL wait */
 			if (c->state == TQ_TCP_TIME_WAIT && (fl & TQ_TCP_FIN))
@@ -490,6 +560,7 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 	if (tq_seq_lt(seq, c->rcv_nxt) && len) {
 		uint32_t dup = c->rcv_nxt - seq;
 
+		tq_tcp_dsack_note(c, seq, seq + RTE_MIN(dup, len));
 		if (dup >= len) {
 			if (dup > len)
 				fl &= (uint8_t)~TQ_TCP_FIN;
@@ -558,15 +629,19 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 		free_m(m);
 		return;
 	} else if (tq_seq_gt(v->ack, c->snd_una)) {
+		dsack = dsack_check(c, v);
 		if (c->sack_ok)
 			tq_tcp_sack_update(c, &v->opts);
 		fin_acked = new_ack(c, v);
 	} else if (v->ack == c->snd_una && len == 0 && !(fl & TQ_TCP_FIN) &&
 		   ((uint32_t)v->window << c->snd_wscale) == c->snd_wnd && c->snd_max != c->snd_una) {
+		dsack = dsack_check(c, v);
 		if (c->sack_ok)
 			tq_tcp_sack_update(c, &v->opts);
-		dup_ack(c);
+		if (!dsack) /* a report of a duplicate says nothing of a loss */
+			dup_ack(c);
 	} else if (c->sack_ok && (v->opts.present & TQ_TCP_OPT_SACK)) {
+		dsack_check(c, v);
 		tq_tcp_sack_update(c, &v->opts); /* e.g. an ACK carrying data */
 	}
 	if (c->txr && c->state != TQ_TCP_CLOSED) {

@@ -112,12 +112,20 @@ segment_opts(struct tq_tcp_conn *c, struct tq_tcp_opts *o, uint8_t flags)
 		o->ts_val = tq_tcp_ts_now(c->w);
 		o->ts_ecr = c->ts_recent;
 	}
-	if (c->sack_ok && c->ooo_n && (flags & TQ_TCP_ACK) && !(flags & TQ_TCP_SYN)) {
-		/* RFC 2018 4: first the block holding the segment that arrived last (MUST),
-		 * then the others, highest first (usually the most recently changed). */
-		unsigned int room = tq_tcp_sack_room(o), n = 0;
+	if (c->sack_ok && (c->ooo_n || c->dsack) && (flags & TQ_TCP_ACK) &&
+	    !(flags & TQ_TCP_SYN)) {
+		/* RFC 2883: a duplicate's span first (a D-SACK block), once. RFC 2018 4: then
+		 * the block holding the segment that arrived last (MUST), then the others,
+		 * highest first (usually the most recently changed). */
+		unsigned int room = tq_tcp_sack_room(o), n = 0, f;
 		bool first = false;
 
+		if (c->dsack) {
+			c->dsack = false;
+			o->sack[n++] = c->dsack_blk;
+			c->w->ctr[TQ_CTR_tcp_dsack_tx]++;
+		}
+		f = n;
 		for (int i = c->ooo_n - 1; i >= 0 && !first; i--) {
 			struct tq_tcp_sack_block b = ooo_block(c, &i);
 
@@ -129,7 +137,7 @@ segment_opts(struct tq_tcp_conn *c, struct tq_tcp_opts *o, uint8_t flags)
 		for (int i = c->ooo_n - 1; i >= 0 && n < room; i--) {
 			struct tq_tcp_sack_block b = ooo_block(c, &i);
 
-			if (!first || b.start != o->sack[0].start)
+			if (!first || b.start != o->sack[f].start)
 				o->sack[n++] = b;
 		}
 		o->sack_count = (uint8_t)n;
@@ -246,8 +254,11 @@ send_segment(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq, uint32_t off, u
 			tq_tcp_timer_clear(c, TQ_TCP_T_DELACK);
 		}
 	}
-	if (len)
+	if (len) {
+		if (c->in_recovery && c->undo_ok && tq_seq_lt(seq, c->snd_max))
+			tq_tcp_undo_note(c, seq, len);
 		rack_sent(c, seq, len);
+	}
 	w->ctr[TQ_CTR_tcp_segs_tx]++;
 	w->ctr[TQ_CTR_tcp_payload_tx] += len;
 	if (flags & TQ_TCP_RST)
@@ -471,6 +482,24 @@ tq_tcp_retransmit_last(struct tq_tcp_conn *c)
 		fl |= TQ_TCP_PSH; /* as when it was first sent */
 	c->rtt_timing = false;
 	send_segment(c, fl, seq, seq - c->snd_una, len);
+}
+
+void
+tq_tcp_undo_note(struct tq_tcp_conn *c, uint32_t seq, uint32_t len)
+{
+	if (c->undo_first) {
+		c->undo_first = false;
+		c->undo_eifel = c->ts_ok;
+		c->undo_tsval = tq_tcp_ts_now(c->w); /* what segment_opts put on it */
+		c->undo_end = seq + len;
+	}
+	if (c->undo_n == TQ_TCP_UNDO_MAX) {
+		c->undo_full = true;
+		return;
+	}
+	c->undo_rx[c->undo_n].start = seq;
+	c->undo_rx[c->undo_n].end = seq + len;
+	c->undo_n++;
 }
 
 void

@@ -90,6 +90,7 @@ tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 	if (i < c->ooo_n && tq_seq_le(q[i].seq, seq)) {
 		uint32_t covered = q[i].seq + q[i].len - seq;
 
+		tq_tcp_dsack_note(c, seq, seq + RTE_MIN(covered, len));
 		if (covered >= len) {
 			rte_pktmbuf_free(m);
 			ooo_release_if_empty(c);

@@ -191,6 +191,8 @@ rexmt_expired(struct tq_tcp_conn *c)
 	/* RFC 5681 (4): the algorithm shrinks the window; go back to snd_una */
 	c->cc->on_rto(c);
 	c->in_recovery = false;
+	c->undo_ok = false; /* no undo of a timeout's cut (it resends everything) */
+	c->undo_eifel = false;
 	c->dupacks = 0;
 	c->recover = c->snd_max;
 	c->rtt_timing = false;

@@ -144,6 +144,28 @@ struct tq_tcp_conn {
 	uint32_t dupacks;
 	uint32_t recover;
 
+	/*
+	 * Undo of a spurious reduction (RFC 3708 with D-SACK, RFC 3522 Eifel with
+	 * timestamps): a recovery remembers cwnd and ssthresh before its cut and what it
+	 * retransmitted. When the peer reports every retransmission as a duplicate, or the
+	 * ACK for the first one echoes a timestamp older than it (the original arrived), the
+	 * segments were late, not lost, and the cut is taken back.
+	 */
+#define TQ_TCP_UNDO_MAX 8
+	bool undo_ok;           /* this recovery's cut may still be undone */
+	bool undo_first;        /* no retransmission yet in this recovery */
+	bool undo_eifel;        /* the Eifel test is pending for the first retransmission */
+	bool undo_full;         /* more retransmissions than undo_rx holds: no D-SACK undo */
+	uint8_t undo_n;         /* retransmitted spans not yet reported duplicate */
+	uint32_t undo_cwnd, undo_ssthresh;
+	uint32_t undo_tsval;    /* our timestamp on the first retransmission */
+	uint32_t undo_end;      /* end of the first retransmission */
+	struct tq_tcp_sack_block undo_rx[TQ_TCP_UNDO_MAX];
+
+	/* D-SACK (RFC 2883): a duplicate segment's span, reported first on the next ACK */
+	bool dsack;
+	struct tq_tcp_sack_block dsack_blk;
+
 	/* RTT (RFC 6298), microseconds */
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t rtt_seq;
@@ -260,6 +282,8 @@ void tq_tcp_retransmit_first(struct tq_tcp_conn *c);
 void tq_tcp_retransmit_last(struct tq_tcp_conn *c);
 /* In SACK recovery: retransmit up to @max_segs holes the scoreboard shows. Returns count. */
 unsigned int tq_tcp_sack_retransmit(struct tq_tcp_conn *c, unsigned int max_segs);
+/* In recovery: remember a retransmission of [@seq, @seq + @len) for a later undo. */
+void tq_tcp_undo_note(struct tq_tcp_conn *c, uint32_t seq, uint32_t len);
 /* Merge the peer's SACK blocks into the scoreboard; drop what snd_una passed. */
 void tq_tcp_sack_update(struct tq_tcp_conn *c, const struct tq_tcp_opts *o);
 uint32_t tq_tcp_sacked_bytes(const struct tq_tcp_conn *c);
@@ -316,5 +340,17 @@ void tq_tcp_ooo_insert(struct tq_tcp_conn *c, uint32_t seq, uint32_t len, struct
 /* Deliver what the out-of-order queue holds contiguous with rcv_nxt. */
 void tq_tcp_ooo_pull(struct tq_tcp_conn *c);
 void tq_tcp_ooo_purge(struct tq_tcp_conn *c);
+
+/* A duplicate of [@start, @end) arrived: report it in a D-SACK block (RFC 2883) at once. */
+static inline void
+tq_tcp_dsack_note(struct tq_tcp_conn *c, uint32_t start, uint32_t end)
+{
+	if (!c->sack_ok)
+		return;
+	c->dsack = true;
+	c->dsack_blk.start = start;
+	c->dsack_blk.end = end;
+	c->ack_now = true;
+}
 
 #endif
