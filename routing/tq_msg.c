@@ -172,6 +172,65 @@ tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len)
 	return head;
 }
 
+void
+tq_mbuf_out_chain(struct rte_mbuf **head, struct rte_mbuf **tail, uint32_t *bytes,
+		  struct rte_mbuf *m)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	if (*head) {
+		(*tail)->next = m;
+		(*head)->nb_segs = (uint16_t)RTE_MIN((uint32_t)(*head)->nb_segs + m->nb_segs,
+						     (uint32_t)RTE_MBUF_MAX_NB_SEGS);
+		(*head)->pkt_len += len;
+	} else {
+		*head = m;
+	}
+	*tail = rte_pktmbuf_lastseg(m);
+	*bytes += len;
+}
+
+int
+tq_mbuf_out_bytes(struct rte_mempool *pool, struct rte_mbuf **head, struct rte_mbuf **tail,
+		  uint32_t *bytes, const void *buf, uint32_t len)
+{
+	struct rte_mbuf *t = *head ? *tail : NULL, *fresh[8], *m;
+	const uint8_t *src = buf;
+	uint32_t room = 0, per, need, take;
+
+	if (t && RTE_MBUF_DIRECT(t) && rte_mbuf_refcnt_read(t) == 1)
+		room = rte_pktmbuf_tailroom(t);
+	per = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+	need = len > room ? (len - room + per - 1) / per : 0;
+	if (need > RTE_DIM(fresh)) { /* large: a chain of its own */
+		m = tq_mbuf_from_bytes(pool, buf, len);
+		if (!m)
+			return -ENOMEM;
+		tq_mbuf_out_chain(head, tail, bytes, m);
+		return 1;
+	}
+	if (need && rte_pktmbuf_alloc_bulk(pool, fresh, need) < 0)
+		return -ENOMEM; /* nothing appended */
+	if (room) {
+		take = RTE_MIN(room, len);
+		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), src, take);
+		t->data_len = (uint16_t)(t->data_len + take);
+		(*head)->pkt_len += take;
+		*bytes += take;
+		src += take;
+		len -= take;
+	}
+	for (uint32_t i = 0; i < need; i++) {
+		m = fresh[i];
+		take = RTE_MIN(len, (uint32_t)rte_pktmbuf_tailroom(m));
+		memcpy(rte_pktmbuf_append(m, (uint16_t)take), src, take);
+		src += take;
+		len -= take;
+		tq_mbuf_out_chain(head, tail, bytes, m);
+	}
+	return 0;
+}
+
 /* Per thread: the last counts of the few pools it asks about (a worker: its RX pool, the
  * message-data pool). */
 static __thread struct {

@@ -145,4 +145,22 @@ int tq_mbuf_copy_out(const struct rte_mbuf *m, uint32_t off, uint32_t len, void 
  */
 struct rte_mbuf *tq_mbuf_from_bytes(struct rte_mempool *pool, const void *src, uint32_t len);
 
+/*
+ * Output waiting for TCP, as MQTT and AMQP connections keep it between flushes: a plain
+ * list of mbufs from *@head to *@tail holding *@bytes. TCP reads next and data_len only,
+ * so the head's nb_segs saturates instead of limiting how much may wait (free such a list
+ * with tq_tcp_chain_free). The connection owns the list.
+ */
+/* Append chain @m (taken). */
+void tq_mbuf_out_chain(struct rte_mbuf **head, struct rte_mbuf **tail, uint32_t *bytes,
+		       struct rte_mbuf *m);
+/*
+ * Append a copy of @len bytes at @buf: into the free end of the last mbuf when it is a
+ * direct one held only here (small packets share mbufs), then into fresh ones from @pool.
+ * Returns 0, 1 when the bytes were large enough to get a chain of their own (more than 8
+ * mbufs), or -ENOMEM with nothing appended.
+ */
+int tq_mbuf_out_bytes(struct rte_mempool *pool, struct rte_mbuf **head, struct rte_mbuf **tail,
+		      uint32_t *bytes, const void *buf, uint32_t len);
+
 #endif

@@ -53,22 +53,7 @@ ctl_flush(struct tq_amqp_conn *c)
 static void
 ctl_append(struct tq_amqp_conn *c, struct rte_mbuf *m)
 {
-	uint32_t len = rte_pktmbuf_pkt_len(m);
-
-	/*
-	 * The chain is a plain list for TCP, which reads next and data_len only, so nb_segs
-	 * just saturates instead of limiting how much may wait.
-	 */
-	if (c->ctl) {
-		c->ctl_tail->next = m;
-		c->ctl->nb_segs = (uint16_t)RTE_MIN((uint32_t)c->ctl->nb_segs + m->nb_segs,
-						    (uint32_t)RTE_MBUF_MAX_NB_SEGS);
-		c->ctl->pkt_len += len;
-	} else {
-		c->ctl = m;
-	}
-	c->ctl_tail = rte_pktmbuf_lastseg(m);
-	c->ctl_len += len;
+	tq_mbuf_out_chain(&c->ctl, &c->ctl_tail, &c->ctl_len, m);
 	c->last_tx_ms = tq_msg_now_ms();
 }
 
@@ -106,46 +91,20 @@ int
 tq_amqp_send(struct tq_amqp_conn *c, const void *buf, size_t len)
 {
 	struct tq_amqp_worker *wk = c->w->amqp;
-	struct rte_mbuf *t = c->ctl ? c->ctl_tail : NULL, *fresh[4], *m;
-	const uint8_t *src = buf;
-	uint32_t room = 0, per, need, n = 0, take;
+	int rc;
 
 	if (c->state == AC_DEAD)
 		return -EPIPE;
-	if (t && RTE_MBUF_DIRECT(t) && rte_mbuf_refcnt_read(t) == 1)
-		room = rte_pktmbuf_tailroom(t);
-	per = rte_pktmbuf_data_room_size(c->w->pool) - RTE_PKTMBUF_HEADROOM;
-	need = len > room ? (uint32_t)((len - room + per - 1) / per) : 0;
-	if (need > RTE_DIM(fresh)) { /* large: a chain of its own, out now */
-		m = tq_mbuf_from_bytes(c->w->pool, buf, (uint32_t)len);
-		if (!m) {
-			tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
-			return -ENOMEM;
-		}
-		return tq_amqp_send_chain(c, m);
-	}
-	if (need && rte_pktmbuf_alloc_bulk(c->w->pool, fresh, need) < 0) {
+	rc = tq_mbuf_out_bytes(c->w->pool, &c->ctl, &c->ctl_tail, &c->ctl_len, buf, (uint32_t)len);
+	if (rc < 0) {
 		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
 		return -ENOMEM; /* nothing queued */
 	}
-	if (room) {
-		take = RTE_MIN(room, (uint32_t)len);
-		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), src, take);
-		t->data_len = (uint16_t)(t->data_len + take);
-		c->ctl->pkt_len += take;
-		c->ctl_len += take;
-		src += take;
-		len -= take;
-	}
-	for (; n < need; n++) {
-		m = fresh[n];
-		take = RTE_MIN((uint32_t)len, (uint32_t)rte_pktmbuf_tailroom(m));
-		memcpy(rte_pktmbuf_append(m, (uint16_t)take), src, take);
-		src += take;
-		len -= take;
-		ctl_append(c, m);
-	}
 	c->last_tx_ms = tq_msg_now_ms();
+	if (rc == 1) { /* large: a chain of its own, out now */
+		ctl_flush(c);
+		return 0;
+	}
 	if (!c->dirty) { /* flushed at the end of the iteration */
 		if (wk->ndirty == wk->nslots) { /* only if slots went and came back: now then */
 			ctl_flush(c);

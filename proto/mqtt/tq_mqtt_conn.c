@@ -95,70 +95,20 @@ tq_mqtt_out_flush(struct tq_mqtt_conn *c)
 void
 tq_mqtt_out_chain(struct tq_mqtt_conn *c, struct rte_mbuf *m)
 {
-	uint32_t len = rte_pktmbuf_pkt_len(m);
-
-	/*
-	 * TCP reads the chain through next and data_len only, so nb_segs just saturates
-	 * instead of limiting how much may wait (tq_tcp_chain_free frees it segment by segment).
-	 */
-	if (c->ctl) {
-		c->ctl_tail->next = m;
-		c->ctl->nb_segs = (uint16_t)RTE_MIN((uint32_t)c->ctl->nb_segs + m->nb_segs,
-						    (uint32_t)RTE_MBUF_MAX_NB_SEGS);
-		c->ctl->pkt_len += len;
-	} else {
-		c->ctl = m;
-	}
-	c->ctl_tail = rte_pktmbuf_lastseg(m);
-	c->ctl_len += len;
+	tq_mbuf_out_chain(&c->ctl, &c->ctl_tail, &c->ctl_len, m);
 }
 
 /*
- * Small packets share mbufs: the bytes fill the free end of the chain's last mbuf when it is
- * a direct one of ours (not a payload clone), then fresh mbufs. One mbuf per small PUBLISH
- * (two with the payload clone) filled a send queue of 256 KiB with thousands of mbufs per
- * subscriber; now a segment's worth of small deliveries is one or two mbufs.
+ * Small packets share mbufs (tq_mbuf_out_bytes): one mbuf per small PUBLISH (two with the
+ * payload clone) filled a send queue of 256 KiB with thousands of mbufs per subscriber;
+ * now a segment's worth of small deliveries is one or two mbufs.
  */
 int
 tq_mqtt_out_bytes(struct tq_mqtt_conn *c, const void *buf, uint32_t len)
 {
-	struct rte_mbuf *t = c->ctl_tail, *fresh[8], *m;
-	const uint8_t *src = buf;
-	uint32_t room = 0, per, need, take;
-
-	if (t && RTE_MBUF_DIRECT(t) && rte_mbuf_refcnt_read(t) == 1)
-		room = rte_pktmbuf_tailroom(t);
-	per = rte_pktmbuf_data_room_size(c->w->pool) - RTE_PKTMBUF_HEADROOM;
-	need = len > room ? (len - room + per - 1) / per : 0;
-	if (need > RTE_DIM(fresh)) { /* large (a long CONNACK, a big header): its own chain */
-		m = tq_mbuf_from_bytes(c->w->pool, buf, len);
-		if (!m) {
-			tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
-			return -ENOMEM;
-		}
-		tq_mqtt_out_chain(c, m);
-		return 0;
-	}
-	if (need && rte_pktmbuf_alloc_bulk(c->w->pool, fresh, need) < 0) {
+	if (tq_mbuf_out_bytes(c->w->pool, &c->ctl, &c->ctl_tail, &c->ctl_len, buf, len) < 0) {
 		tq_worker_count(c->w, TQ_CTR_mbuf_alloc_failed);
 		return -ENOMEM; /* nothing queued */
-	}
-	if (room) {
-		take = RTE_MIN(room, len);
-		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), src, take);
-		t->data_len = (uint16_t)(t->data_len + take);
-		c->ctl->pkt_len += take;
-		c->ctl_len += take;
-		src += take;
-		len -= take;
-	}
-	for (uint32_t i = 0; i < need; i++) {
-		m = fresh[i];
-		take = RTE_MIN(len, (uint32_t)rte_pktmbuf_tailroom(m));
-		memcpy(rte_pktmbuf_append(m, (uint16_t)take), src, take);
-		src += take;
-		len -= take;
-		tq_mqtt_out_chain(c, m);
 	}
 	return 0;
 }

@@ -164,6 +164,79 @@ test_large_inline_goes_to_heap(void)
 	tq_msg_unref(m);
 }
 
+/* Walk an output list as TCP does (next, data_len), copying it out; count its mbufs. */
+static uint32_t
+out_read(const struct rte_mbuf *m, uint8_t *dst, unsigned int *mbufs)
+{
+	uint32_t n = 0;
+
+	for (*mbufs = 0; m; m = m->next, (*mbufs)++) {
+		memcpy(dst + n, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+		n += m->data_len;
+	}
+	return n;
+}
+
+static void
+out_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
+
+static void
+test_out_bytes_share_mbufs(void)
+{
+	unsigned int avail = rte_mempool_avail_count(pool), mbufs;
+	uint32_t bytes = 0, len = 0;
+	struct rte_mbuf *head = NULL, *tail = NULL, *src, *clone;
+	static uint8_t want[40000], got[40000];
+
+	for (uint32_t i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 7 + (i >> 9));
+	/* small pieces fill one mbuf before another is taken */
+	CU_ASSERT_EQUAL(tq_mbuf_out_bytes(pool, &head, &tail, &bytes, want, 100), 0);
+	CU_ASSERT_EQUAL(tq_mbuf_out_bytes(pool, &head, &tail, &bytes, want + 100, 200), 0);
+	len = 300;
+	CU_ASSERT_EQUAL(bytes, 300);
+	CU_ASSERT_EQUAL(out_read(head, got, &mbufs), 300);
+	CU_ASSERT_EQUAL(mbufs, 1);
+	/* a piece crossing the mbuf's end continues in a fresh one */
+	CU_ASSERT_EQUAL(tq_mbuf_out_bytes(pool, &head, &tail, &bytes, want + len, 3000), 0);
+	len += 3000;
+	CU_ASSERT_EQUAL(out_read(head, got, &mbufs), len);
+	CU_ASSERT_EQUAL(mbufs, 2);
+	/* an indirect tail (a payload clone) is never written into */
+	src = tq_mbuf_from_bytes(pool, want + len, 50);
+	CU_ASSERT_FATAL(src != NULL);
+	clone = tq_mbuf_slice(pool, src, 0, 50);
+	CU_ASSERT_FATAL(clone != NULL);
+	rte_pktmbuf_free(src);
+	tq_mbuf_out_chain(&head, &tail, &bytes, clone);
+	len += 50;
+	CU_ASSERT_EQUAL(tq_mbuf_out_bytes(pool, &head, &tail, &bytes, want + len, 10), 0);
+	len += 10;
+	CU_ASSERT_EQUAL(out_read(head, got, &mbufs), len);
+	CU_ASSERT_EQUAL(mbufs, 4);
+	/* large: a chain of its own */
+	CU_ASSERT_EQUAL(tq_mbuf_out_bytes(pool, &head, &tail, &bytes, want + len, 30000), 1);
+	len += 30000;
+	CU_ASSERT_EQUAL(bytes, len);
+	CU_ASSERT_EQUAL(rte_pktmbuf_pkt_len(head), len);
+	CU_ASSERT_EQUAL(out_read(head, got, &mbufs), len);
+	CU_ASSERT_EQUAL(memcmp(got, want, len), 0);
+	CU_ASSERT_PTR_EQUAL(tail, rte_pktmbuf_lastseg(tail));
+	out_free(head);
+	CU_ASSERT_EQUAL(rte_mempool_avail_count(pool), avail); /* nothing leaked */
+}
+
 static void
 test_now_ms_moves(void)
 {
@@ -182,6 +255,7 @@ main(void)
 		TQ_TEST(test_slice_outlives_original),
 		TQ_TEST(test_copy_out_bounds),
 		TQ_TEST(test_from_bytes_spans_segments),
+		TQ_TEST(test_out_bytes_share_mbufs),
 		TQ_TEST(test_refcount_frees_once),
 		TQ_TEST(test_large_inline_goes_to_heap),
 		TQ_TEST(test_now_ms_moves),
