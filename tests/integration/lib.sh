@@ -25,6 +25,26 @@ tq_require_root
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ctl() { "$TACHYONCTL" -p "$PREFIX" "$@"; }
+# expect LABEL WANT GOT: exactly
+expect() {
+	if [ "$3" = "$2" ]; then ok "$1"; else fail "$1: expected '$2', got '$3'"; fi
+}
+# expect_re LABEL REGEX GOT: the whole of GOT matches the extended regular expression
+expect_re() {
+	if [[ $3 =~ ^($2)$ ]]; then ok "$1 ($3)"; else fail "$1: expected /$2/, got '$3'"; fi
+}
+# run WANT_RC LABEL ARGS...: tachyonctl ARGS exits WANT_RC; stdout in $out, stderr in $err
+run() {
+	local want=$1 label=$2 rc=0 ef
+	shift 2
+	ef=$(mktemp)
+	out=$(ctl "$@" 2>"$ef") || rc=$?
+	err=$(cat "$ef")
+	rm -f "$ef"
+	if [ "$rc" -eq "$want" ]; then ok "$label: exit $rc"; else
+		fail "$label: exit $rc, expected $want (stdout '$out', stderr '$err')"
+	fi
+}
 in_ns() { ip netns exec "$NS" "$@"; }
 # stats NAME...: the totals of counters, one per line
 stats() {

@@ -34,14 +34,6 @@ cl() {
 	in_ns env TACHYONCTL="$TACHYONCTL" TQ_PREFIX="$PREFIX" timeout 120 /usr/bin/python3 \
 		"$CLIENTS" "$ROUTER" $AMQP_PORT $MQTT_PORT "$@" 2>&1 || true
 }
-# expect LABEL WANT GOT: exactly
-expect() {
-	if [ "$3" = "$2" ]; then ok "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
-# expect_re LABEL REGEX GOT: the whole of GOT matches the extended regular expression
-expect_re() {
-	if [[ $3 =~ ^($2)$ ]]; then ok "$1 ($3)"; else fail "$1: expected /$2/, got '$3'"; fi
-}
 # step OUTPUT OP: the result an "amqp" probe printed for OP
 step() {
 	local line
@@ -65,16 +57,6 @@ jcheck() {
 d = list(json.loads(sys.argv[2]).values())[0]
 sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3" 2>/dev/null; then ok "$1"; else
 		fail "$1: not ($2) in: $3"
-	fi
-}
-# run WANT_RC LABEL ARGS...: tachyonctl ARGS exits WANT_RC; stdout in $out, stderr in $err
-run() {
-	local want=$1 label=$2 rc=0
-	shift 2
-	out=$(ctl "$@" 2>"$WORK/err") || rc=$?
-	err=$(cat "$WORK/err")
-	if [ "$rc" -eq "$want" ]; then ok "$label: exit $rc"; else
-		fail "$label: exit $rc, expected $want (stdout '$out', stderr '$err')"
 	fi
 }
 mosq_pub() { # mosq_pub USER PASS TOPIC: mosquitto_pub's exit status

@@ -26,24 +26,6 @@ ECHO=7
 WORK=$(mktemp -d /tmp/tq-tune-XXXXXX)
 trap 'it_cleanup; rm -rf "$WORK"' EXIT
 
-# expect LABEL WANT GOT: exactly
-expect() {
-	if [ "$3" = "$2" ]; then ok "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
-# expect_re LABEL REGEX GOT: the whole of GOT matches the extended regular expression
-expect_re() {
-	if [[ $3 =~ ^($2)$ ]]; then ok "$1 ($3)"; else fail "$1: expected /$2/, got '$3'"; fi
-}
-# run WANT_RC LABEL ARGS...: tachyonctl ARGS exits WANT_RC; stdout in $out, stderr in $err
-run() {
-	local want=$1 label=$2 rc=0
-	shift 2
-	out=$(ctl "$@" 2>"$WORK/err") || rc=$?
-	err=$(cat "$WORK/err")
-	if [ "$rc" -eq "$want" ]; then ok "$label: exit $rc"; else
-		fail "$label: exit $rc, expected $want (stdout '$out', stderr '$err')"
-	fi
-}
 # the clients: raw TCP and MQTT sockets, pika (Debian's, in /usr/bin/python3)
 cat >"$WORK/probe.py" <<'EOF'
 import socket, struct, sys, time
