@@ -337,7 +337,7 @@ dup_ack(struct tq_tcp_conn *c)
 
 		if (++c->dupacks == 3 && !c->in_recovery && !c->rack_reord && c->txr->n &&
 		    !(r->flags & TQ_TCP_TXREC_SACKED))
-			r->flags |= TQ_TCP_TXREC_LOST;
+			tq_tcp_txrec_set(c->txr, r, r->flags | TQ_TCP_TXREC_LOST);
 		return;
 	}
 	if (++c->dupacks == 3 && !c->in_recovery && tq_seq_ge(c->snd_una, c->recover)) {
@@ -739,6 +739,8 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 				return;
 			if (c->has_rcv_fin && c->rcv_nxt == c->rcv_fin_seq)
 				receive_fin(c, fin_acked);
+			if (c->state == TQ_TCP_CLOSED)
+				return; /* the application closed from on_peer_closed */
 			if (!c->ack_now && !c->delack_pending) {
 				c->delack_pending = true;
 				tq_tcp_timer_set(c, TQ_TCP_T_DELACK, tq_tcp_cfg.delack_ms);

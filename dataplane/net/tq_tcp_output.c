@@ -698,6 +698,8 @@ rack_attach(struct tq_tcp_conn *c)
 	c->txr = obj;
 	c->txr->head = 0;
 	c->txr->n = 0;
+	c->txr->nmark = 0;
+	c->txr->nrexmt = 0;
 	return c->txr;
 }
 
@@ -732,7 +734,8 @@ rack_sent(struct tq_tcp_conn *c, uint32_t seq, uint32_t len)
 		if (tq_seq_ge(r->start, end))
 			break;
 		r->xmit_tsc = c->w->now;
-		r->flags = (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) | TQ_TCP_TXREC_RETRANS;
+		tq_tcp_txrec_set(t, r, (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) |
+					       TQ_TCP_TXREC_RETRANS);
 	}
 	if (tq_seq_gt(end, top) && t->n < TQ_TCP_TXREC_MAX) {
 		struct tq_tcp_txrec *r = REC(t, t->n);
@@ -782,6 +785,7 @@ tq_tcp_rack_acked(struct tq_tcp_conn *c, uint32_t ack)
 	while (t && t->n && tq_seq_le(REC(t, 0)->end, ack)) {
 		if (!(REC(t, 0)->flags & TQ_TCP_TXREC_SACKED))
 			rack_delivered(c, REC(t, 0));
+		tq_tcp_txrec_set(t, REC(t, 0), 0);
 		t->head = (uint16_t)((t->head + 1) % TQ_TCP_TXREC_MAX);
 		t->n--;
 	}
@@ -805,7 +809,8 @@ tq_tcp_rack_sacked(struct tq_tcp_conn *c)
 		if (r->flags & TQ_TCP_TXREC_SACKED)
 			continue;
 		if (tq_seq_le(c->sb[b].start, r->start) && tq_seq_ge(c->sb[b].end, r->end)) {
-			r->flags = (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) | TQ_TCP_TXREC_SACKED;
+			tq_tcp_txrec_set(t, r, (r->flags & ~(uint32_t)TQ_TCP_TXREC_LOST) |
+						       TQ_TCP_TXREC_SACKED);
 			rack_delivered(c, r);
 		}
 	}
@@ -839,15 +844,19 @@ tq_tcp_rack_detect(struct tq_tcp_conn *c)
 			lost = true; /* marked before, not resent yet (cwnd) */
 		if (r->flags & (TQ_TCP_TXREC_SACKED | TQ_TCP_TXREC_LOST))
 			continue;
-		/* only what was sent before the latest delivered segment */
+		/* only what was sent before the latest delivered segment; with nothing sent
+		 * twice the ring is in transmission order, so nothing after this either */
 		if (r->xmit_tsc > c->rack_xmit_tsc ||
-		    (r->xmit_tsc == c->rack_xmit_tsc && tq_seq_ge(r->end, c->rack_end)))
+		    (r->xmit_tsc == c->rack_xmit_tsc && tq_seq_ge(r->end, c->rack_end))) {
+			if (t->nrexmt == 0)
+				break;
 			continue;
+		}
 		due = r->xmit_tsc + wait_tsc;
 		if (due <= c->w->now) {
 			if (r->flags & TQ_TCP_TXREC_RETRANS)
 				c->w->ctr[TQ_CTR_tcp_lost_retransmits]++;
-			r->flags |= TQ_TCP_TXREC_LOST;
+			tq_tcp_txrec_set(t, r, r->flags | TQ_TCP_TXREC_LOST);
 			lost = true;
 		} else if (due < next) {
 			next = due;
@@ -871,6 +880,14 @@ tq_tcp_rack_pipe(const struct tq_tcp_conn *c)
 	const struct tq_tcp_txring *t = c->txr;
 	uint32_t pipe = 0;
 
+	/* nothing SACKed or lost: the records, contiguous from the first, are all in the pipe
+	 * (the usual case, and one a walk of up to 256 records per ACK made costly) */
+	if (t->nmark == 0 && t->n && c->snd_nxt == c->snd_max) {
+		const struct tq_tcp_txrec *last = &t->r[(t->head + t->n - 1) % TQ_TCP_TXREC_MAX];
+		uint32_t first = tq_seq_max(t->r[t->head].start, c->snd_una);
+
+		return tq_seq_gt(last->end, first) ? last->end - first : 0;
+	}
 	for (unsigned int i = 0; i < t->n; i++) {
 		const struct tq_tcp_txrec *r = &t->r[(t->head + i) % TQ_TCP_TXREC_MAX];
 		uint32_t start = tq_seq_max(r->start, c->snd_una);
@@ -928,7 +945,7 @@ tq_tcp_rack_lost_pending(const struct tq_tcp_conn *c)
 {
 	const struct tq_tcp_txring *t = c->txr;
 
-	for (unsigned int i = 0; t && i < t->n; i++)
+	for (unsigned int i = 0; t && t->nmark && i < t->n; i++)
 		if (t->r[(t->head + i) % TQ_TCP_TXREC_MAX].flags & TQ_TCP_TXREC_LOST)
 			return true;
 	return false;
@@ -971,6 +988,7 @@ tq_tcp_rack_rto(struct tq_tcp_conn *c)
 
 		/* after a second timeout the scoreboard is gone (reneging?): SACKed too */
 		if (!(r->flags & TQ_TCP_TXREC_SACKED) || c->sb_n == 0)
-			r->flags = (r->flags & TQ_TCP_TXREC_RETRANS) | TQ_TCP_TXREC_LOST;
+			tq_tcp_txrec_set(t, r, (r->flags & TQ_TCP_TXREC_RETRANS) |
+						       TQ_TCP_TXREC_LOST);
 	}
 }

@@ -80,8 +80,22 @@ struct tq_tcp_txrec {
 
 struct tq_tcp_txring {
 	uint16_t head, n;     /* oldest record, records in use */
+	uint16_t nmark;       /* records SACKed or marked lost (0: pipe is the flight) */
+	uint16_t nrexmt;      /* records sent more than once (0: in transmission order) */
 	struct tq_tcp_txrec r[TQ_TCP_TXREC_MAX];
 };
+
+/* Change a record's flags, keeping its ring's counts (every change goes through here). */
+static inline void
+tq_tcp_txrec_set(struct tq_tcp_txring *t, struct tq_tcp_txrec *r, uint32_t flags)
+{
+	const uint32_t mark = TQ_TCP_TXREC_SACKED | TQ_TCP_TXREC_LOST;
+
+	t->nmark = (uint16_t)(t->nmark + ((flags & mark) != 0) - ((r->flags & mark) != 0));
+	t->nrexmt = (uint16_t)(t->nrexmt + ((flags & TQ_TCP_TXREC_RETRANS) != 0) -
+			       ((r->flags & TQ_TCP_TXREC_RETRANS) != 0));
+	r->flags = flags;
+}
 
 struct tq_tcp_conn {
 	/* identity */

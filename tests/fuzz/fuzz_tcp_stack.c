@@ -1305,6 +1305,25 @@ check_conn(struct tq_tcp_conn *c, unsigned int *armed)
 		account_chain(q->m);
 	}
 	CHECK(sum == c->ooo_bytes);
+	/* RACK's ring: contiguous records, counts that match the flags (the fast paths of
+	 * the pipe and of loss detection trust them) */
+	if (c->txr) {
+		unsigned int nmark = 0, nrexmt = 0;
+
+		CHECK(c->txr->n <= TQ_TCP_TXREC_MAX);
+		for (unsigned int i = 0; i < c->txr->n; i++) {
+			const struct tq_tcp_txrec *r =
+				&c->txr->r[(c->txr->head + i) % TQ_TCP_TXREC_MAX];
+
+			CHECK(tq_seq_lt(r->start, r->end));
+			if (i + 1 < c->txr->n)
+				CHECK(r->end == c->txr->r[(c->txr->head + i + 1) %
+							  TQ_TCP_TXREC_MAX].start);
+			nmark += (r->flags & (TQ_TCP_TXREC_SACKED | TQ_TCP_TXREC_LOST)) != 0;
+			nrexmt += (r->flags & TQ_TCP_TXREC_RETRANS) != 0;
+		}
+		CHECK(nmark == c->txr->nmark && nrexmt == c->txr->nrexmt);
+	}
 	/* what the application holds */
 	if (c->app == &test_app && c->user) {
 		struct app_conn *e = app_of(c);

@@ -78,6 +78,22 @@ test_csum_matches_model(void)
 	CU_ASSERT_EQUAL(tq_csum_sum(buf, sizeof(buf), 0), 0xffff);
 }
 
+/* Every length and alignment around the 32-byte and 4-byte steps of the word loop. */
+static void
+test_csum_every_length_and_alignment(void)
+{
+	static uint8_t buf[512];
+
+	srand(2026);
+	fill_random(buf, sizeof(buf));
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len <= 300; len++)
+			CU_ASSERT_EQUAL(as_be(tq_csum_sum(buf + off, len, 0)),
+					tq_test_ref_sum(buf + off, len));
+	memset(buf, 0, sizeof(buf));
+	CU_ASSERT_EQUAL(tq_csum_sum(buf, sizeof(buf), 0), 0); /* all zero: +0, not -0 */
+}
+
 /* A pseudo-header sum passed as seed equals summing both parts in one go. */
 static void
 test_csum_seed_chains(void)
@@ -322,6 +338,7 @@ main(void)
 	static const struct tq_test_case csum[] = {
 		TQ_TEST(test_csum_rfc1071_vectors),
 		TQ_TEST(test_csum_matches_model),
+		TQ_TEST(test_csum_every_length_and_alignment),
 		TQ_TEST(test_csum_seed_chains),
 		TQ_TEST(test_csum_rfc1624_vector),
 		TQ_TEST(test_csum_update_equals_recompute),
