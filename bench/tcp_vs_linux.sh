@@ -3,6 +3,12 @@
 # workloads, one Markdown table at the end.
 #
 #   bench/tcp_vs_linux.sh [-d SECONDS] [-w SECONDS] [--no-build] [--tachyon-only|--linux-only]
+#                         [--only NAME,...] [--wire]
+#
+# --only: just these workloads (bulk1 bulk4 rr1 rr16 cps1 cps16). --wire: also measure the
+# wire itself, memif without TCP: dpdk-testpmd sends 1514-byte frames (txonly) to another
+# dpdk-testpmd (rxonly), pinned as the stacks are, and the table shows their rate as TCP
+# payload (1448 bytes a frame, as tachyon's segments carry with timestamps).
 #
 # tachyon: tachyond (memif server; echo on 7, discard on 9; worker on CPU 0) and
 # tq_tcpbench (memif client, tachyon's TCP in client mode; worker on CPU 1).
@@ -19,6 +25,8 @@ DUR=10
 WARM=1
 BUILD=1
 SIDES="tachyon linux"
+ONLY=
+WIRE=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) DUR=$2; shift ;;
@@ -26,7 +34,9 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0 ;;
 	--tachyon-only) SIDES=tachyon ;;
 	--linux-only) SIDES=linux ;;
-	*) tq_die "usage: $0 [-d SECONDS] [-w SECONDS] [--no-build] [--tachyon-only|--linux-only]" ;;
+	--only) ONLY=$2; shift ;;
+	--wire) WIRE=1 ;;
+	*) tq_die "usage: $0 [-d SECONDS] [-w SECONDS] [--no-build] [--tachyon-only|--linux-only] [--only NAME,...] [--wire]" ;;
 	esac
 	shift
 done
@@ -94,6 +104,14 @@ WORKLOADS=(
 	"cps1 cps 1 0"
 	"cps16 cps 16 0"
 )
+if [ -n "$ONLY" ]; then
+	keep=()
+	for wl in "${WORKLOADS[@]}"; do
+		[[ ",$ONLY," == *",${wl%% *},"* ]] && keep+=("$wl")
+	done
+	[ ${#keep[@]} -gt 0 ] || tq_die "--only $ONLY: no such workload"
+	WORKLOADS=("${keep[@]}")
+fi
 
 machine() {
 	echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
@@ -133,6 +151,46 @@ if [[ " $SIDES " == *" tachyon "* ]]; then
 	done
 	"$TACHYONCTL" -p "$PREFIX" stats >"$OUT/tachyond-stats.txt" 2>&1 || true
 	stop "$tpid"
+fi
+
+# ---- the wire alone: memif frames, no TCP ----
+if [ "$WIRE" = 1 ]; then
+	FRAME=1514
+	WSOCK=/run/tachyon/vs-wire-$ID.sock
+	testpmd() { # testpmd CPU PREFIX ROLE MODE LOG
+		# shellcheck disable=SC2046
+		dpdk-testpmd --lcores "0@$1,1@$1" $(tq_eal_mem_args 1024) --no-pci --file-prefix "$2" \
+			--vdev=net_memif0,role=$3,socket="$WSOCK" --log-level='*:warning' -- \
+			--forward-mode="$4" --nb-cores=1 --total-num-mbufs=16384 --txpkts="$FRAME" \
+			--stats-period 1 </dev/null >"$5" 2>&1 &
+		pids+=("$!")
+	}
+	tq_log "wire: dpdk-testpmd txonly (CPU $CLI_CPU) -> rxonly (CPU $SRV_CPU), $FRAME-byte frames"
+	testpmd "$SRV_CPU" "$PREFIX-wire" server rxonly "$OUT/wire-rx.log"
+	wrx=$!
+	sleep 1
+	testpmd "$CLI_CPU" "$CPREFIX-wire" client txonly "$OUT/wire-tx.log"
+	wtx=$!
+	sleep "$(awk -v d="$DUR" -v w="$WARM" 'BEGIN {print d + w + 2}')"
+	stop "$wtx"
+	stop "$wrx"
+	# Rx-pps once a second: the middle DUR samples (after the link came up and WARM passed)
+	python3 - "$OUT/wire-rx.log" "$DUR" "$WARM" "$FRAME" >"$OUT/wire.log" <<'PY'
+import math, re, sys
+log, dur, warm, frame = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", open(log).read())]
+pps = [p for p in pps if p > 0]
+skip, n = int(math.ceil(warm)), max(1, int(dur))
+sample = pps[skip:skip + n] or pps
+if not sample:
+    print("RESULT wire ok=0")
+    sys.exit()
+rate = sum(sample) / len(sample)
+print("wire: %d-byte frames, %.0f frames/s over %d s" % (frame, rate, len(sample)))
+print("RESULT wire ok=1 fps=%.0f frame_gbps=%.3f gbps=%.3f" % (
+    rate, rate * frame * 8 / 1e9, rate * (frame - 66) * 8 / 1e9))
+PY
+	sed 's/^/    /' "$OUT/wire.log" >&2
 fi
 
 # ---- Linux over veth ----
@@ -229,6 +287,12 @@ row() { # label kind tachyon linux
 	row "bulk, 1 conn, Gbit/s (Linux: iperf3)" g "$(get tq-bulk1 gbps)" "$(iperf_gbps)"
 	row "bulk, 1 conn, Gbit/s (Linux: no TSO/GSO/GRO)" g "$(get tq-bulk1 gbps)" "$(get lx-bulk1-nooffload gbps)"
 	row "bulk, 4 conns, Gbit/s" g "$(get tq-bulk4 gbps)" "$(get lx-bulk4 gbps)"
+	if [ "$WIRE" = 1 ]; then
+		printf '| the wire: memif alone (testpmd), 1514-byte frames as TCP payload, Gbit/s | %s | – | – |\n' \
+			"$(num "$(get wire gbps)" g)"
+		printf '| bulk, 1 conn, share of the wire | %s | – | – |\n' \
+			"$(ratio "$(get tq-bulk1 gbps)" "$(get wire gbps)")"
+	fi
 	for n in 1 16; do
 		row "rr 64 B, $n conn(s), transactions/s" r "$(get tq-rr$n rate)" "$(get lx-rr$n rate)"
 		for p in p50 p99 p999 max; do
