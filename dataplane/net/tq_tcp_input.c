@@ -527,6 +527,15 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 		free_m(m);
 		return;
 	}
+	/* Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK answers our SYN
+	 * while we are in SYN_RECEIVED. Its SYN is the one we have; its ACK completes the
+	 * handshake at once (as Linux does) instead of after a retransmitted SYN-ACK. */
+	if (c->state == TQ_TCP_SYN_RECEIVED && c->listener == 0 &&
+	    (fl & (TQ_TCP_SYN | TQ_TCP_ACK | TQ_TCP_RST | TQ_TCP_FIN)) == (TQ_TCP_SYN | TQ_TCP_ACK) &&
+	    seq == c->irs && v->ack == c->snd_nxt && len == 0) {
+		seq = c->rcv_nxt;
+		fl &= (uint8_t)~TQ_TCP_SYN;
+	}
 	/* 1. acceptability against the window we advertised */
 	wnd = tq_seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	/* A zero-window probe (RCV.NXT - 1, no data: Linux's) carries the peer's latest ACK
