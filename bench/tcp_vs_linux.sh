@@ -5,7 +5,7 @@
 #   bench/tcp_vs_linux.sh [-d SECONDS] [-w SECONDS] [--no-build] [--tachyon-only|--linux-only]
 #                         [--only NAME,...] [--wire]
 #
-# --only: just these workloads (bulk1 bulk4 rr1 rr16 cps1 cps16). --wire: also measure the
+# --only: just these workloads (bulk1 bulk4 bulk1000 rr1 rr16 cps1 cps16). --wire: also measure the
 # wire itself, memif without TCP: dpdk-testpmd sends 1514-byte frames (txonly) to another
 # dpdk-testpmd (rxonly), pinned as the stacks are, and the table shows their rate as TCP
 # payload (1448 bytes a frame, as tachyon's segments carry with timestamps).
@@ -99,6 +99,7 @@ get() {
 WORKLOADS=(
 	"bulk1 bulk 1 0"
 	"bulk4 bulk 4 0"
+	"bulk1000 bulk 1000 0"
 	"rr1 rr 1 64"
 	"rr16 rr 16 64"
 	"cps1 cps 1 0"
@@ -287,6 +288,7 @@ row() { # label kind tachyon linux
 	row "bulk, 1 conn, Gbit/s (Linux: iperf3)" g "$(get tq-bulk1 gbps)" "$(iperf_gbps)"
 	row "bulk, 1 conn, Gbit/s (Linux: no TSO/GSO/GRO)" g "$(get tq-bulk1 gbps)" "$(get lx-bulk1-nooffload gbps)"
 	row "bulk, 4 conns, Gbit/s" g "$(get tq-bulk4 gbps)" "$(get lx-bulk4 gbps)"
+	row "bulk, 1,000 conns, Gbit/s" g "$(get tq-bulk1000 gbps)" "$(get lx-bulk1000 gbps)"
 	if [ "$WIRE" = 1 ]; then
 		printf '| the wire: memif alone (testpmd), 1514-byte frames as TCP payload, Gbit/s | %s | – | – |\n' \
 			"$(num "$(get wire gbps)" g)"

@@ -130,7 +130,7 @@ pattern(const struct bconn *bc, uint64_t seq, uint32_t off)
 static inline uint32_t
 queued(const struct tq_tcp_conn *c)
 {
-	return tq_tcp_cfg.snd_buf - tq_tcp_send_space(c);
+	return tq_tcp_send_queued(c);
 }
 
 static void conn_start(struct bench *b, struct bconn *bc);

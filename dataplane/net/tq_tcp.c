@@ -280,6 +280,8 @@ tq_tcp_conn_free(struct tq_tcp_conn *c)
 	c->sq_head = c->sq_tail = NULL;
 	c->sq_cur = NULL;
 	c->sq_bytes = 0;
+	t->sq_mbufs -= c->sq_mbufs;
+	c->sq_mbufs = 0;
 	tq_tcp_ooo_purge(c);
 	tq_tcp_rack_release(c);
 	/* a port to this peer is free again: tq_tcp_connect may look again */
@@ -444,7 +446,7 @@ tq_tcp_connect(struct tq_worker *w, uint32_t dst, uint16_t dport, const struct t
 int
 tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m)
 {
-	uint32_t len = rte_pktmbuf_pkt_len(m);
+	uint32_t len = rte_pktmbuf_pkt_len(m), n;
 	struct rte_mbuf *last;
 
 	if (c->fin_queued)
@@ -456,8 +458,10 @@ tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m)
 		return -ENOBUFS;
 	}
 	/* The chain's segments join the send queue as they are (zero copy). */
-	for (last = m; last->next; last = last->next)
-		;
+	for (last = m, n = 1; last->next; last = last->next)
+		n++;
+	c->sq_mbufs += n;
+	c->w->tcp->sq_mbufs += n;
 	if (c->sq_tail)
 		c->sq_tail->next = m;
 	else
@@ -490,10 +494,67 @@ tq_tcp_peer_closed(const struct tq_tcp_conn *c)
 	}
 }
 
+/*
+ * Memory pressure (see struct tq_tcp_worker): the worker's pool holds RX buffers, the
+ * headers of every segment and ACK, and whatever applications allocate to send. Were
+ * queued data let take it all, no ACK could be received or sent and nothing would ever be
+ * freed (a stack frozen by its own send queues: 1,000 bulk connections did it).
+ */
+static bool
+mem_low(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+
+	if ((t->mem_asks++ & 31) == 0)
+		t->mem_avail = rte_mempool_avail_count(w->pool);
+	if (t->mem_avail >= w->pool->size / 4 || t->sq_mbufs < w->pool->size / 2)
+		return false;
+	if (!t->mem_low) {
+		t->mem_low = true;
+		w->ctr[TQ_CTR_tcp_mem_pressure]++;
+	}
+	return true;
+}
+
 uint32_t
 tq_tcp_send_space(const struct tq_tcp_conn *c)
 {
-	return c->sq_bytes >= tq_tcp_cfg.snd_buf ? 0 : tq_tcp_cfg.snd_buf - c->sq_bytes;
+	if (c->sq_bytes >= tq_tcp_cfg.snd_buf || mem_low(c->w))
+		return 0;
+	return tq_tcp_cfg.snd_buf - c->sq_bytes;
+}
+
+uint32_t
+tq_tcp_send_queued(const struct tq_tcp_conn *c)
+{
+	return c->sq_bytes;
+}
+
+void
+tq_tcp_mem_recover(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+	uint32_t n = tq_tcp_cfg.max_conns, start = t->mem_cursor % n;
+
+	/* once per poll iteration while low (a count of the pool's caches, ~100 ns) */
+	t->mem_avail = rte_mempool_avail_count(w->pool);
+	if (t->mem_avail < w->pool->size / 4 + w->pool->size / 8 &&
+	    t->sq_mbufs >= w->pool->size / 4)
+		return;
+	t->mem_low = false;
+	/* every connection that asked for on_writable and has room, from a rotating start,
+	 * until one of them runs the pool low again */
+	for (uint32_t k = 0; k < n && !t->mem_low; k++) {
+		struct tq_tcp_conn *c = &t->conns[(start + k) % n];
+
+		if (c->state == TQ_TCP_CLOSED || !c->want_writable || c->fin_queued ||
+		    !c->connected_cb_done || !c->app || !c->app->on_writable ||
+		    tq_tcp_send_space(c) < tq_tcp_cfg.snd_buf / 2)
+			continue;
+		c->want_writable = false;
+		c->app->on_writable(c);
+		t->mem_cursor = (start + k + 1) % n; /* the next scan starts after it */
+	}
 }
 
 void

@@ -130,8 +130,13 @@ tq_tcp_chain_free(struct rte_mbuf *m)
  */
 int tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m);
 
-/* Bytes tq_tcp_send would take now. */
+/* Bytes tq_tcp_send would take now; 0 also while the worker's mbuf pool is under a
+ * quarter free (memory pressure: on_writable follows once it recovers, for callers that
+ * called tq_tcp_want_writable). */
 uint32_t tq_tcp_send_space(const struct tq_tcp_conn *c);
+
+/* Bytes in the send queue: sent and not yet acknowledged, or not yet sent. */
+uint32_t tq_tcp_send_queued(const struct tq_tcp_conn *c);
 
 /* Call on_writable once the send queue has room again (for callers that checked
  * tq_tcp_send_space instead of trying tq_tcp_send). */

@@ -620,6 +620,8 @@ tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes)
 		s->nb_segs = 1;
 		s->pkt_len = s->data_len;
 		rte_pktmbuf_free_seg(s);
+		c->sq_mbufs--;
+		c->w->tcp->sq_mbufs--;
 	}
 	if (!c->sq_head)
 		c->sq_tail = NULL;

@@ -277,5 +277,7 @@ tq_tcp_timers_run(struct tq_worker *w)
 	 * at a few hundred thousand connections/s) would grow forever. */
 	t->now_tick = tick;
 	tq_timer_advance(&t->wheel, tick, timer_fired, w, TQ_TCP_TIMER_BATCH);
+	if (unlikely(t->mem_low))
+		tq_tcp_mem_recover(w);
 	tq_tcp_reap(w);
 }

@@ -143,6 +143,7 @@ struct tq_tcp_conn {
 	struct rte_mbuf *sq_cur; /* where the last segment sent began (attach_payload) */
 	uint32_t sq_cur_pos;    /* its first byte, counted from sq_head's first byte */
 	uint32_t sq_bytes;      /* unacknowledged + unsent bytes */
+	uint32_t sq_mbufs;      /* mbufs in the send queue (the worker sums them: sq_mbufs) */
 
 	/* SACK scoreboard (RFC 6675): what the peer holds above snd_una, merged, sorted */
 #define TQ_TCP_SB_MAX 8
@@ -247,6 +248,16 @@ struct tq_tcp_worker {
 	uint16_t next_ephemeral;
 	uint32_t cookie_secret[4];
 	uint64_t last_cookie_tick;   /* when a SYN cookie was last sent, 0 = never */
+	/* Memory pressure: with under a quarter of the worker's mbuf pool free while send
+	 * queues hold half of it, applications get no send space, so that queued data cannot
+	 * take what RX, headers and ACKs need; once three eighths are free again (or the
+	 * queues hold under a quarter), waiting connections get on_writable. Memory held
+	 * elsewhere (a broker's queued messages) never holds sending back: sending frees it. */
+	uint32_t sq_mbufs;           /* mbufs in all send queues */
+	bool mem_low;
+	uint32_t mem_avail;          /* free mbufs, refreshed every 32 asks (each poll while low) */
+	uint32_t mem_asks;
+	uint32_t mem_cursor;         /* where the next wake-up scan starts (fairness) */
 };
 
 /* Listeners: written by control at boot, read by workers after. */
@@ -329,6 +340,9 @@ void tq_tcp_rack_rto(struct tq_tcp_conn *c);
 /* RFC 6675 pipe with RACK's marks: bytes sent, not SACKed and not lost. */
 uint32_t tq_tcp_rack_pipe(const struct tq_tcp_conn *c);
 void tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes);
+
+/* tq_tcp.c: after memory pressure, on_writable for the connections that waited */
+void tq_tcp_mem_recover(struct tq_worker *w);
 
 /* tq_tcp_timer.c */
 void tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t ms);

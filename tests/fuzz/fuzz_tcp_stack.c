@@ -1263,7 +1263,7 @@ static void
 check_conn(struct tq_tcp_conn *c, unsigned int *armed)
 {
 	const struct tq_tcp_worker *t = w->tcp;
-	uint32_t sum = 0, prev_end = 0;
+	uint32_t sum = 0, prev_end = 0, nsq = 0;
 	const struct rte_mbuf *s, *last = NULL;
 	const char *why;
 
@@ -1274,8 +1274,10 @@ check_conn(struct tq_tcp_conn *c, unsigned int *armed)
 	for (s = c->sq_head; s; s = s->next) {
 		sum += s->data_len;
 		last = s;
+		nsq++;
 	}
 	CHECK(last == c->sq_tail);
+	CHECK(nsq == c->sq_mbufs); /* memory pressure counts on it */
 	CHECK(c->sq_head ? c->sq_off < c->sq_head->data_len && sum - c->sq_off == c->sq_bytes
 			 : c->sq_bytes == 0 && c->sq_off == 0);
 	/* at most SYN and FIN beyond the queued bytes are in flight */
@@ -1375,6 +1377,7 @@ check_stack(void)
 {
 	struct tq_tcp_worker *t = w->tcp;
 	unsigned int live = 0, half = 0, armed = 0, uniq = 0;
+	uint32_t sq_mbufs = 0;
 
 	nrefs = nclones = 0;
 	for (uint32_t i = 0; i < tq_tcp_cfg.max_conns; i++) {
@@ -1390,8 +1393,10 @@ check_stack(void)
 		if (c->state == TQ_TCP_SYN_RECEIVED && c->listener)
 			half++;
 		check_conn(c, &armed);
+		sq_mbufs += c->sq_mbufs;
 	}
 	CHECK(live == t->nb_conns);
+	CHECK(sq_mbufs == t->sq_mbufs);
 	CHECK(t->nb_conns <= tq_tcp_cfg.max_conns);
 	CHECK(half == t->half_open);
 	CHECK(armed == t->wheel.armed);

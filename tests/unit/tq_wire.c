@@ -721,6 +721,7 @@ int
 tq_wire_run(struct tq_wire *x, tq_wire_step_fn step, void *ctx, uint64_t limit_ms)
 {
 	uint64_t deadline = x->now_us + limit_ms * 1000, spins = 0;
+	bool idle_polled = false;
 
 	x->err[0] = '\0';
 	for (;;) {
@@ -744,6 +745,14 @@ tq_wire_run(struct tq_wire *x, tq_wire_step_fn step, void *ctx, uint64_t limit_m
 			continue;
 		}
 		next = next_event(x);
+		if (next == UINT64_MAX && !idle_polled) {
+			/* a poll iteration with nothing due still ends as every one does (the
+			 * stack's wake-up after memory pressure, say): once, then judge */
+			idle_polled = true;
+			tq_tcp_timers_run(x->env.w);
+			tq_worker_flush(x->env.w);
+			continue;
+		}
 		if (next == UINT64_MAX) {
 			set_err(x, "stalled at t=%" PRIu64 " ms: no frame in flight, no timer armed",
 				x->now_us / 1000);
@@ -754,6 +763,7 @@ tq_wire_run(struct tq_wire *x, tq_wire_step_fn step, void *ctx, uint64_t limit_m
 			break;
 		}
 		spins = 0;
+		idle_polled = false;
 		set_time(x, next);
 		tq_tcp_timers_run(x->env.w);
 	}
