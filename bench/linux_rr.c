@@ -517,12 +517,14 @@ run_client(struct client *cl)
 		if (!cl->measuring && t >= cl->t_measure) {
 			cl->measuring = true;
 			cl->t_measure_real = t;
+			/* the window runs from when it really began: one long poll iteration
+			 * (1,000 bulk connections) must not swallow all of it */
+			cl->t_end = t + (uint64_t)(cl->duration * 1e9);
 			cl->window_ops = 0;
 			memset(&cl->lat, 0, sizeof(cl->lat));
 			if (cl->mode == MODE_BULK)
 				cl->acked_at_measure = bulk_acked_now(cl);
-		}
-		if (t >= cl->t_end) {
+		} else if (cl->measuring && t >= cl->t_end) {
 			cl->t_end_real = t;
 			if (cl->mode == MODE_BULK)
 				cl->acked_at_end = bulk_acked_now(cl);
