@@ -9,6 +9,7 @@
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/net/tq_tcp.h"
 #include "routing/tq_msg.h"
 #include "tq_test.h"
 
@@ -178,20 +179,6 @@ out_read(const struct rte_mbuf *m, uint8_t *dst, unsigned int *mbufs)
 }
 
 static void
-out_free(struct rte_mbuf *m)
-{
-	while (m) {
-		struct rte_mbuf *next = m->next;
-
-		m->next = NULL;
-		m->nb_segs = 1;
-		m->pkt_len = m->data_len;
-		rte_pktmbuf_free_seg(m);
-		m = next;
-	}
-}
-
-static void
 test_out_bytes_share_mbufs(void)
 {
 	unsigned int avail = rte_mempool_avail_count(pool), mbufs;
@@ -233,7 +220,7 @@ test_out_bytes_share_mbufs(void)
 	CU_ASSERT_EQUAL(out_read(head, got, &mbufs), len);
 	CU_ASSERT_EQUAL(memcmp(got, want, len), 0);
 	CU_ASSERT_PTR_EQUAL(tail, rte_pktmbuf_lastseg(tail));
-	out_free(head);
+	tq_tcp_chain_free(head); /* as TCP frees such a list */
 	CU_ASSERT_EQUAL(rte_mempool_avail_count(pool), avail); /* nothing leaked */
 }
 
