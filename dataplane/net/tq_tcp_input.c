@@ -734,8 +734,21 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 			w->ctr[TQ_CTR_tcp_payload_rx] += len;
 			if (c->ooo_n)
 				c->ack_now = true; /* a hole filled: tell the sender at once */
-			if (!tq_tcp_cfg.delack_ms || c->rcv_nxt - c->last_ack_sent >= 2u * c->snd_mss)
+			/* an ACK for every two full segments at once; without delayed ACKs, one
+			 * for a single segment at the end of the poll iteration (not per segment
+			 * of a burst: half the ACKs, the same latency within microseconds) */
+			if (c->rcv_nxt - c->last_ack_sent >= 2u * c->snd_mss)
 				c->ack_now = true;
+			else if (!tq_tcp_cfg.delack_ms && !c->ack_now && !c->ack_burst) {
+				struct tq_tcp_worker *t = w->tcp;
+
+				if (t->ack_n < TQ_TCP_ACK_LIST) {
+					c->ack_burst = true;
+					t->ack_list[t->ack_n++] = c->idx;
+				} else {
+					c->ack_now = true;
+				}
+			}
 			if (c->app->on_data)
 				c->app->on_data(c, m);
 			else
@@ -750,7 +763,7 @@ segment_arrives(struct tq_tcp_conn *c, struct rte_mbuf *m, const struct tq_tcp_v
 				receive_fin(c, fin_acked);
 			if (c->state == TQ_TCP_CLOSED)
 				return; /* the application closed from on_peer_closed */
-			if (!c->ack_now && !c->delack_pending) {
+			if (!c->ack_now && !c->ack_burst && !c->delack_pending) {
 				c->delack_pending = true;
 				tq_tcp_timer_set(c, TQ_TCP_T_DELACK, tq_tcp_cfg.delack_ms);
 			}

@@ -249,6 +249,7 @@ send_segment(struct tq_tcp_conn *c, uint8_t flags, uint32_t seq, uint32_t off, u
 	if (flags & TQ_TCP_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
 		c->ack_now = false;
+		c->ack_burst = false; /* what it owed went with this one */
 		if (c->delack_pending) {
 			c->delack_pending = false;
 			tq_tcp_timer_clear(c, TQ_TCP_T_DELACK);
@@ -453,6 +454,22 @@ tq_tcp_output(struct tq_tcp_conn *c, unsigned int flags)
 	}
 	if (flags & TQ_TCP_SEND_ACK || c->ack_now)
 		send_segment(c, TQ_TCP_ACK, c->snd_nxt, 0, 0);
+}
+
+void
+tq_tcp_ack_flush(struct tq_worker *w)
+{
+	struct tq_tcp_worker *t = w->tcp;
+
+	for (uint32_t i = 0; i < t->ack_n; i++) {
+		struct tq_tcp_conn *c = &t->conns[t->ack_list[i]];
+
+		if (c->ack_burst) {
+			c->ack_burst = false;
+			tq_tcp_output(c, TQ_TCP_SEND_ACK);
+		}
+	}
+	t->ack_n = 0;
 }
 
 void

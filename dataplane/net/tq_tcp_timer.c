@@ -276,6 +276,8 @@ tq_tcp_timers_run(struct tq_worker *w)
 	 * cap would cap the rate too (256 expiries per ms), and a larger backlog (TIME_WAITs
 	 * at a few hundred thousand connections/s) would grow forever. */
 	t->now_tick = tick;
+	if (t->ack_n)
+		tq_tcp_ack_flush(w);
 	tq_timer_advance(&t->wheel, tick, timer_fired, w, TQ_TCP_TIMER_BATCH);
 	if (unlikely(t->mem_low))
 		tq_tcp_mem_recover(w);

@@ -124,6 +124,7 @@ struct tq_tcp_conn {
 	bool tlp_done;          /* a probe was sent; none again until new data is ACKed */
 	bool from_cookie;
 	bool in_input;          /* inside segment_arrives: tq_tcp_send defers output */
+	bool ack_burst;         /* an ACK is owed at the end of this poll iteration (listed) */
 	bool has_rcv_fin;       /* the peer's FIN arrived out of order at rcv_fin_seq */
 	uint32_t rcv_fin_seq;
 
@@ -254,6 +255,12 @@ struct tq_tcp_worker {
 	 * queues hold under a quarter), waiting connections get on_writable. Memory held
 	 * elsewhere (a broker's queued messages) never holds sending back: sending frees it. */
 	uint32_t sq_mbufs;           /* mbufs in all send queues */
+	/* Connections owed an ACK at the end of the poll iteration (tcp.delack_ms = 0): one
+	 * ACK for every two segments of a burst and one for what is left at its end, not one
+	 * per segment. Indices into conns; a freed TCB has ack_burst clear and is skipped. */
+#define TQ_TCP_ACK_LIST 256
+	uint32_t ack_list[TQ_TCP_ACK_LIST];
+	uint32_t ack_n;
 	bool mem_low;
 	uint32_t mem_avail;          /* free mbufs, refreshed every 32 asks (each poll while low) */
 	uint32_t mem_asks;
@@ -343,6 +350,8 @@ void tq_tcp_sq_acked(struct tq_tcp_conn *c, uint32_t bytes);
 
 /* tq_tcp.c: after memory pressure, on_writable for the connections that waited */
 void tq_tcp_mem_recover(struct tq_worker *w);
+/* tq_tcp_output.c: the ACKs owed at the end of the poll iteration */
+void tq_tcp_ack_flush(struct tq_worker *w);
 
 /* tq_tcp_timer.c */
 void tq_tcp_timer_set(struct tq_tcp_conn *c, enum tq_tcp_timer_kind k, uint64_t ms);

@@ -615,6 +615,28 @@ test_bulk_4mib(void)
 	sim_end(&s);
 }
 
+/* One way, latency mode (no delayed ACKs): the receiver ACKs every second full segment of
+ * a burst and what is left at its end, not every segment (nor fewer: the sender's clock). */
+static void
+test_bulk_one_way_acks(void)
+{
+	struct tq_tcp_conf cfg;
+	struct sim s;
+
+	conf_defaults(&cfg);
+	cfg.delack_ms = 0;
+	if (sim_start(&s, &cfg, 4 * MiB, 0, 3) && run_case(&s, 60000) == 0) {
+		const struct tq_wire_stats *cli = tq_wire_stats(s.wire, TQ_WIRE_CLIENT);
+		const struct tq_wire_stats *srv = tq_wire_stats(s.wire, TQ_WIRE_SERVER);
+
+		CHECK(srv->frames * 10 <= cli->data_segs * 6 && srv->frames * 4 >= cli->data_segs,
+		      "%" PRIu64 " frames from the receiver for %" PRIu64 " data segments",
+		      srv->frames, cli->data_segs);
+		CHECK(CTR(&s, tcp_retransmits) == 0, "%" PRIu64, CTR(&s, tcp_retransmits));
+	}
+	sim_end(&s);
+}
+
 /* ---------------------------------------------------------------- cases: scripted loss */
 
 static int
@@ -1618,6 +1640,7 @@ main(int argc, char **argv)
 	static const struct tq_test_case clean[] = {
 		TQ_TEST(test_handshake_only),
 		TQ_TEST(test_bulk_4mib),
+		TQ_TEST(test_bulk_one_way_acks),
 	};
 	static const struct tq_test_case loss[] = {
 		TQ_TEST(test_single_loss_fast_retransmit),
