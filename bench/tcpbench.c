@@ -17,6 +17,11 @@
  *   --duration S         measured seconds (default 5)
  *   --warmup S           seconds before the measurement starts (default 1)
  *   --drain S            seconds allowed to finish in-flight work and close (default 10)
+ *   --linger             after the report, keep the memif link up with the worker
+ *                        stopped until SIGTERM (at most 120 s): the server can then be
+ *                        stopped first, so that no peer disconnects under its polling
+ *                        worker (DPDK 22.11's memif unmaps the rings from its interrupt
+ *                        thread while a worker may be inside a burst: a SIGSEGV)
  *
  * One worker lcore besides the main one: the worker runs the normal poll loop
  * (tq_worker_poll_once) with the bench application on the TCP API in the same loop; the
@@ -107,6 +112,7 @@ struct bench {
 	uint64_t t_measure_real, t_end_real;
 	uint64_t last_err;
 	struct hist lat;        /* rr: request→response; cps: connect→established */
+	bool linger;            /* --linger */
 };
 
 static struct bench B;
@@ -636,6 +642,7 @@ parse_bench_args(struct bench *b, int argc, char **argv)
 		{"duration", required_argument, NULL, 't'},
 		{"warmup", required_argument, NULL, 'w'},
 		{"drain", required_argument, NULL, 'D'},
+		{"linger", no_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	int opt, port = -1;
@@ -683,6 +690,9 @@ parse_bench_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'D':
 			b->drain = atof(optarg);
+			break;
+		case 'L':
+			b->linger = true;
 			break;
 		default:
 			return -EINVAL;
@@ -821,6 +831,12 @@ main(int argc, char **argv)
 		usleep(10000);
 	rte_eal_mp_wait_lcore();
 	rc = quit_signal ? 2 : report(b);
+	if (b->linger && !quit_signal) {
+		printf("tq_tcpbench: lingering (link up, worker stopped) until SIGTERM\n");
+		fflush(stdout);
+		for (unsigned int i = 0; i < 12000 && !quit_signal; i++)
+			usleep(10000);
+	}
 out_tele:
 	tq_telemetry_close();
 out_ports:
