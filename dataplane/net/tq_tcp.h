@@ -130,9 +130,9 @@ tq_tcp_chain_free(struct rte_mbuf *m)
  */
 int tq_tcp_send(struct tq_tcp_conn *c, struct rte_mbuf *m);
 
-/* Bytes tq_tcp_send would take now; 0 also while the worker's mbuf pool is under a
- * quarter free (memory pressure: on_writable follows once it recovers, for callers that
- * called tq_tcp_want_writable). */
+/* Bytes tq_tcp_send would take now; 0 also under memory pressure: the worker's mbuf pool
+ * under a quarter free while send queues hold half of it (on_writable follows once it
+ * recovers, for callers that called tq_tcp_want_writable). */
 uint32_t tq_tcp_send_space(const struct tq_tcp_conn *c);
 
 /* Bytes in the send queue: sent and not yet acknowledged, or not yet sent. */

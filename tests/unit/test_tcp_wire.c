@@ -1559,8 +1559,9 @@ out:
 
 /* Send buffers far larger than the mbuf pool (the bench's 1,000 bulk connections, in
  * one): queued data must not take the mbufs that RX and ACKs need. Applications get no
- * send space while the pool is under a quarter free, are woken when it recovers, and the
- * transfer completes (tq_tcpbench's 1,000 bulk connections froze the stack that way). */
+ * send space while the pool is under a quarter free and send queues hold half of it, are
+ * woken when it recovers, and the transfer completes (tq_tcpbench's 1,000 bulk
+ * connections froze the stack that way). */
 static void
 test_send_queues_beyond_pool(void)
 {
