@@ -505,9 +505,11 @@ mem_low(struct tq_worker *w)
 {
 	struct tq_tcp_worker *t = w->tcp;
 
+	if (t->sq_mbufs < w->pool->size / 2)
+		return false; /* the usual case: no count of the pool at all */
 	if ((t->mem_asks++ & 31) == 0)
 		t->mem_avail = rte_mempool_avail_count(w->pool);
-	if (t->mem_avail >= w->pool->size / 4 || t->sq_mbufs < w->pool->size / 2)
+	if (t->mem_avail >= w->pool->size / 4)
 		return false;
 	if (!t->mem_low) {
 		t->mem_low = true;
